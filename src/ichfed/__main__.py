@@ -1,0 +1,3 @@
+from ichfed.cli import main
+
+main()

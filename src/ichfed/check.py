@@ -1,0 +1,103 @@
+"""Validate a site before anything trains on it. Reads only; never writes or changes a file."""
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ichfed.errors import InputError
+from ichfed.io.reader import read_ct, read_mask
+from ichfed.io.site import Case, open_site
+
+AIR_BELOW_HU = -900.0
+BONE_ABOVE_HU = 300.0
+MIN_AIR_FRACTION = 0.01
+MAX_LABELS = 10
+AFFINE_TOLERANCE_MM = 1e-3
+
+
+@dataclass
+class CaseFindings:
+    case: str
+    image: str
+    mask: str | None
+    shape: list[int] | None = None
+    spacing_mm: list[float] | None = None
+    orientation: str | None = None
+    lesion_ml: float | None = None
+    labels: list[int] | None = None
+    notes: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+@dataclass
+class SiteFindings:
+    site: str
+    root: str
+    cases: list[CaseFindings]
+    problems: list[str]
+
+    @property
+    def usable(self) -> bool:
+        return not self.problems
+
+    def to_dict(self) -> dict:
+        return {"usable": self.usable, **asdict(self)}
+
+
+def _ct_plausibility(data: np.ndarray) -> str | None:
+    lo, hi = float(data.min()), float(data.max())
+    if lo >= 0 and hi <= 255:
+        return f"values {lo:.0f}..{hi:.0f} look like an 8-bit image, not CT in HU"
+    if (data < AIR_BELOW_HU).mean() < MIN_AIR_FRACTION:
+        return f"no air near -1000 HU (minimum {lo:.0f}): not CT in HU (an MRI or rescaled image?)"
+    if hi < BONE_ABOVE_HU:
+        return f"no bone above {BONE_ABOVE_HU:.0f} HU (maximum {hi:.0f}): not a head CT in HU?"
+    return None
+
+
+def check_case(case: Case) -> CaseFindings:
+    """Read one case and record what a trainer needs to know; problems are one line each."""
+    found = CaseFindings(case.name, str(case.image), str(case.mask) if case.mask else None)
+    try:
+        ct = read_ct(case.image)
+    except InputError as exc:
+        found.problems.append(str(exc))
+        return found
+    found.shape = list(ct.data.shape)
+    found.spacing_mm = [round(s, 4) for s in ct.spacing]
+    found.orientation = ct.orientation
+    found.notes.extend(ct.notes)
+    if (why := _ct_plausibility(ct.data)) is not None:
+        found.problems.append(f"{case.image}: {why}")
+    if case.mask is None:
+        found.problems.append(
+            f"{case.image}: image has no mask (expected masks/{case.name}.nii.gz)")
+        return found
+    try:
+        mask, affine = read_mask(case.mask)
+    except InputError as exc:
+        found.problems.append(str(exc))
+        return found
+    if mask.shape != ct.data.shape:
+        found.problems.append(
+            f"{case.mask}: mask shape {mask.shape} differs from image {ct.data.shape}")
+        return found
+    if not np.allclose(affine, ct.affine, atol=AFFINE_TOLERANCE_MM):
+        found.problems.append(f"{case.mask}: mask affine differs from the image's (not aligned)")
+    labels = sorted(int(v) for v in np.unique(mask))
+    found.labels = labels
+    if len(labels) > MAX_LABELS:
+        found.problems.append(f"{case.mask}: {len(labels)} distinct labels; expected a binary mask")
+    found.lesion_ml = round(float((mask > 0).sum()) * ct.voxel_ml, 3)
+    return found
+
+
+def check_site(root: str | Path) -> SiteFindings:
+    """Check every case of a site. Raises InputError only when the site itself cannot be opened."""
+    site = open_site(root)
+    cases = [check_case(c) for c in site.cases]
+    problems = [p for c in cases for p in c.problems]
+    problems += [f"{m}: mask without an image (expected images/{m.name})"
+                 for m in site.orphan_masks]
+    return SiteFindings(site=site.name, root=str(site.root), cases=cases, problems=problems)

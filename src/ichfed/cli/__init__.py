@@ -1,0 +1,57 @@
+"""The `ichfed` command. Each command only parses arguments and calls one function.
+
+Heavy libraries (torch, MONAI, Flower) are imported inside commands so that `--help` is instant.
+"""
+
+import functools
+import sys
+from collections.abc import Callable
+
+import typer
+
+from ichfed.errors import IchfedError
+
+app = typer.Typer(
+    help="Multi-site hematoma segmentation on head CT: the model travels, the data stays.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def command(fn: Callable) -> Callable:
+    """Register a command whose user-facing errors print as one line with a non-zero exit."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except IchfedError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            raise typer.Exit(code=1) from None
+
+    return app.command()(wrapper)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from ichfed import __version__
+
+        typer.echo(f"ichfed {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print the version and exit."),
+) -> None:
+    """Multi-site hematoma segmentation on head CT: the model travels, the data stays."""
+
+
+def main() -> None:
+    app()
+
+
+# Registering the commands; each module is light (its heavy imports live inside the command).
+from ichfed.cli import check  # noqa: E402,F401

@@ -1,0 +1,149 @@
+"""Read one DICOM CT series from a folder into HU with a NIfTI-style (RAS) affine.
+
+Decisions, so that users know what they get:
+- slices are ordered by their position along the slice normal, never by file name;
+- gantry tilt is kept as a sheared affine (no resampling: voxels stay as acquired);
+- a gap larger than 1.5x the usual spacing is a missing slice and an error;
+- smaller unevenness (>1% of the spacing) is resampled linearly to the median spacing.
+"""
+
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import pydicom
+from pydicom.errors import InvalidDicomError
+
+from ichfed.errors import InputError
+from ichfed.io.volume import HU_FLOOR, CTVolume
+
+LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
+MISSING_SLICE_FACTOR = 1.5
+UNEVEN_TOLERANCE = 0.01
+
+
+def _headers(folder: Path) -> list[tuple[Path, pydicom.Dataset]]:
+    try:
+        files = sorted(p for p in folder.rglob("*") if p.is_file())
+    except PermissionError as exc:
+        raise InputError(folder, "cannot be read (permission denied)") from exc
+    if not files:
+        raise InputError(folder, "empty folder: no DICOM files")
+    found = []
+    for path in files:
+        try:
+            ds = pydicom.dcmread(path, stop_before_pixels=True)
+        except (InvalidDicomError, OSError, ValueError, EOFError):
+            continue
+        if "ImagePositionPatient" in ds and "ImageOrientationPatient" in ds:
+            found.append((path, ds))
+    if not found:
+        raise InputError(folder, "no DICOM image files with position and orientation found")
+    return found
+
+
+def _describe(uid: str, items: list) -> str:
+    ds = items[0][1]
+    label = f"{ds.get('SeriesNumber', '?')} '{ds.get('SeriesDescription', '')}'"
+    return f"{label} ({len(items)} images, UID {uid})"
+
+
+def _choose_series(folder: Path, found: list, series: str | None) -> list:
+    groups: dict[str, list] = defaultdict(list)
+    for path, ds in found:
+        groups[str(ds.get("SeriesInstanceUID", "unknown"))].append((path, ds))
+    if series is not None:
+        for uid, items in groups.items():
+            if series in (uid, str(items[0][1].get("SeriesNumber", ""))):
+                return items
+        raise InputError(folder, f"no series '{series}'; it holds: " + "; ".join(
+            _describe(u, i) for u, i in groups.items()))
+    if len(groups) > 1:
+        listing = "; ".join(_describe(u, i) for u, i in sorted(groups.items()))
+        raise InputError(folder, f"holds {len(groups)} series, choose one with --series: {listing}")
+    return next(iter(groups.values()))
+
+
+def _slice_positions(folder: Path, items: list) -> tuple[np.ndarray, np.ndarray, list]:
+    """Sort slices along the normal. Returns (in-plane axes 2x3, positions Nx3, sorted items)."""
+    iop = np.array([float(v) for v in items[0][1].ImageOrientationPatient]).reshape(2, 3)
+    for path, ds in items:
+        if not np.allclose([float(v) for v in ds.ImageOrientationPatient], iop.ravel(), atol=1e-4):
+            raise InputError(path, "slice orientation differs from the rest of the series")
+    normal = np.cross(iop[0], iop[1])
+    pos = np.array([[float(v) for v in ds.ImagePositionPatient] for _, ds in items])
+    order = np.argsort(pos @ normal, kind="stable")
+    pos, items = pos[order], [items[i] for i in order]
+    if len(items) < 2:
+        raise InputError(folder, "series has a single slice; expected a 3D volume")
+    dist = np.diff(pos @ normal)
+    if np.any(dist < 1e-3):
+        raise InputError(folder, "two slices share one position (duplicate or mixed series)")
+    usual = float(np.median(dist))
+    gap = int(np.argmax(dist))
+    if dist[gap] > MISSING_SLICE_FACTOR * usual:
+        raise InputError(folder, f"slice missing after {items[gap][0].name}: gap of "
+                                 f"{dist[gap]:.2f} mm where the series steps {usual:.2f} mm")
+    return iop, pos, items
+
+
+def _pixels(items: list) -> np.ndarray:
+    """Stack slices as (I=column, J=row, K=slice) in HU, rescale slope and intercept applied."""
+    slices = []
+    shape = None
+    for path, _ in items:
+        try:
+            ds = pydicom.dcmread(path)
+            px = ds.pixel_array.astype(np.float32)
+        except Exception as exc:  # pydicom raises many types for unsupported/corrupt pixel data
+            raise InputError(path, f"pixel data cannot be decoded ({exc})") from exc
+        if shape is not None and px.shape != shape:
+            raise InputError(path, f"slice size {px.shape} differs from {shape}")
+        shape = px.shape
+        slope = float(ds.get("RescaleSlope", 1.0))
+        intercept = float(ds.get("RescaleIntercept", 0.0))
+        slices.append((px * slope + intercept).T)
+    return np.stack(slices, axis=-1)
+
+
+def _resample_even(data: np.ndarray, along: np.ndarray) -> np.ndarray:
+    """Linear resampling along k from positions `along` (mm) to an even median step."""
+    step = float(np.median(np.diff(along)))
+    n = int(round((along[-1] - along[0]) / step)) + 1
+    target = along[0] + step * np.arange(n)
+    idx = np.clip(np.searchsorted(along, target, side="right") - 1, 0, len(along) - 2)
+    w = ((target - along[idx]) / (along[idx + 1] - along[idx])).astype(np.float32)
+    out = data[..., idx] * (1 - w) + data[..., idx + 1] * w
+    return out.astype(np.float32)
+
+
+def read_dicom_series(folder: Path, series: str | None = None) -> CTVolume:
+    """Read the (chosen) series in `folder`; see the module docstring for geometry decisions."""
+    items = _choose_series(folder, _headers(folder), series)
+    iop, pos, items = _slice_positions(folder, items)
+    data = _pixels(items)
+    if not np.isfinite(data).all():
+        raise InputError(folder, "pixel data contains NaN or infinite values")
+    np.maximum(data, HU_FLOOR, out=data)
+
+    ds = items[0][1]
+    row_mm, col_mm = (float(v) for v in ds.PixelSpacing)  # row spacing, column spacing
+    normal = np.cross(iop[0], iop[1])
+    along = pos @ normal
+    notes = []
+    steps = np.diff(along)
+    if np.ptp(steps) > UNEVEN_TOLERANCE * np.median(steps):
+        data = _resample_even(data, along)
+        notes.append("uneven slice spacing resampled to the median spacing")
+    # Step vector per slice along the acquisition (sheared when the gantry was tilted).
+    slab = (pos[-1] - pos[0]) / (data.shape[2] - 1)
+    inplane = slab - (slab @ normal) * normal
+    if np.linalg.norm(inplane) > 1e-3 * abs(slab @ normal):
+        tilt = np.degrees(np.arctan2(np.linalg.norm(inplane), abs(slab @ normal)))
+        notes.append(f"gantry tilt {tilt:.1f} deg kept as a sheared affine")
+    lps = np.eye(4)
+    lps[:3, 0] = iop[0] * col_mm
+    lps[:3, 1] = iop[1] * row_mm
+    lps[:3, 2] = slab
+    lps[:3, 3] = pos[0]
+    return CTVolume(data=data, affine=LPS_TO_RAS @ lps, source=folder, notes=tuple(notes))

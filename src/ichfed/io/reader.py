@@ -1,0 +1,81 @@
+"""Read a scan or a mask from NIfTI or a DICOM folder; every failure becomes one InputError line."""
+
+import gzip
+import os
+import zlib
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+from nibabel.filebasedimages import ImageFileError
+
+from ichfed.errors import InputError
+from ichfed.io.volume import HU_FLOOR, CTVolume
+
+NIFTI_SUFFIXES = (".nii.gz", ".nii")
+
+
+def is_nifti(path: Path) -> bool:
+    return path.name.endswith(NIFTI_SUFFIXES)
+
+
+def ensure_readable(path: Path) -> None:
+    """Name the path and the problem when it does not exist or cannot be read."""
+    if not path.exists():
+        raise InputError(path, "does not exist")
+    if not os.access(path, os.R_OK) or (path.is_dir() and not os.access(path, os.X_OK)):
+        raise InputError(path, "cannot be read (permission denied)")
+
+
+def _load_nifti(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(array as stored, scaled; affine). Trailing singleton dimensions are dropped."""
+    ensure_readable(path)
+    try:
+        img = nib.load(path)
+        data = np.asarray(img.get_fdata(dtype=np.float32))
+    except PermissionError as exc:
+        raise InputError(path, "cannot be read (permission denied)") from exc
+    except (ImageFileError, EOFError, OSError, ValueError, zlib.error, gzip.BadGzipFile) as exc:
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InputError(path, f"not a readable NIfTI file ({detail})") from exc
+    while data.ndim > 3 and data.shape[-1] == 1:
+        data = data[..., 0]
+    if data.ndim != 3:
+        raise InputError(path, f"is {data.ndim}D with shape {data.shape}; expected one 3D volume")
+    if min(data.shape) < 2:
+        raise InputError(path, f"has shape {data.shape}: a single slice, expected a 3D volume")
+    return data, img.affine.astype(np.float64)
+
+
+def read_ct(path: str | Path, series: str | None = None) -> CTVolume:
+    """Read a CT scan in HU from a NIfTI file or a DICOM series folder.
+
+    Values below -1024 HU (the -2000 / -3024 padding outside the field of view) are set to -1024.
+    """
+    path = Path(path)
+    ensure_readable(path)
+    if path.is_dir():
+        from ichfed.io.dicom import read_dicom_series
+
+        return read_dicom_series(path, series=series)
+    if not is_nifti(path):
+        raise InputError(path, "expected a .nii or .nii.gz file or a DICOM folder")
+    data, affine = _load_nifti(path)
+    if not np.isfinite(data).all():
+        bad = int((~np.isfinite(data)).sum())
+        raise InputError(path, f"contains {bad} NaN or infinite voxels")
+    np.maximum(data, HU_FLOOR, out=data)
+    return CTVolume(data=data, affine=affine, source=path)
+
+
+def read_mask(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """Read a label mask: (integer array (I, J, K), affine). Non-integer labels are an error."""
+    path = Path(path)
+    data, affine = _load_nifti(path)
+    if not np.isfinite(data).all():
+        raise InputError(path, "mask contains NaN or infinite values")
+    if np.any(data != np.round(data)):
+        raise InputError(path, "mask has non-integer values; expected 0/1 or integer labels")
+    if data.min() < 0:
+        raise InputError(path, "mask has negative labels")
+    return data.astype(np.int16), affine

@@ -1,0 +1,1 @@
+"""What people read: console tables now, the study's HTML report later."""

@@ -1,0 +1,40 @@
+"""Rich tables for the terminal; problems go to stderr as plain single lines."""
+
+import sys
+
+from rich.console import Console
+from rich.table import Table
+
+from ichfed.check import SiteFindings
+
+
+def _range(values: list[float], fmt: str) -> str:
+    return f"{min(values):{fmt}} - {max(values):{fmt}}" if values else "-"
+
+
+def print_site_findings(findings: SiteFindings) -> None:
+    """Summary table of a checked site, then one line per problem."""
+    readable = [c for c in findings.cases if c.shape is not None]
+    inplane = [min(c.spacing_mm[:2]) for c in readable]
+    slices = [c.spacing_mm[2] for c in readable]
+    lesions = [c.lesion_ml for c in readable if c.lesion_ml is not None]
+    empty = sum(1 for v in lesions if v == 0)
+    orientations = sorted({c.orientation for c in readable})
+
+    table = Table(title=f"site {findings.site} ({findings.root})", show_header=False)
+    table.add_row("cases", str(len(findings.cases)))
+    table.add_row("readable scans", str(len(readable)))
+    table.add_row("masks read", str(len(lesions)))
+    table.add_row("empty masks", str(empty))
+    table.add_row("in-plane spacing (mm)", _range(inplane, ".3f"))
+    table.add_row("slice spacing (mm)", _range(slices, ".2f"))
+    table.add_row("orientations", ", ".join(orientations) or "-")
+    table.add_row("lesion volume (mL)", _range([v for v in lesions if v > 0], ".1f"))
+    notes = sorted({n for c in readable for n in c.notes})
+    for note in notes:
+        table.add_row("note", note)
+    Console().print(table)
+    for problem in findings.problems:
+        print(problem, file=sys.stderr)
+    status = "usable" if findings.usable else f"NOT usable: {len(findings.problems)} problem(s)"
+    Console(stderr=not findings.usable).print(f"site {findings.site}: {status}")

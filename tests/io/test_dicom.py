@@ -1,0 +1,65 @@
+"""DICOM series written with pydicom read back to the same HU and affine."""
+
+import numpy as np
+import pytest
+
+from ichfed.errors import InputError
+from ichfed.io import read_ct
+from tests.helpers import tiny_head, write_dicom_series
+
+RAS = np.array([[0.5, 0, 0, -12.0], [0, 0.5, 0, -10.0], [0, 0, 5.0, 20.0], [0, 0, 0, 1]])
+LPS = np.array([[-0.5, 0, 0, 12.0], [0, -0.5, 0, 10.0], [0, 0, 5.0, 20.0], [0, 0, 0, 1]])
+TILT = RAS.copy()
+TILT[1, 2] = 5.0 * np.tan(np.radians(15))  # each slice shifts along y: a 15 degree gantry tilt
+
+
+@pytest.mark.parametrize("affine", [RAS, LPS, TILT], ids=["RAS", "LPS", "tilt"])
+@pytest.mark.parametrize("reverse", [False, True], ids=["ordered", "reversed-names"])
+def test_dicom_round_trip(tmp_path, affine, reverse):
+    vol = tiny_head()
+    write_dicom_series(vol, affine, tmp_path / "dcm", reverse_names=reverse)
+    ct = read_ct(tmp_path / "dcm")
+    assert ct.data.shape == vol.shape
+    np.testing.assert_allclose(ct.data, vol, atol=1e-4)
+    np.testing.assert_allclose(ct.affine, affine, atol=1e-4)
+    assert any("tilt" in n for n in ct.notes) == (affine is TILT)
+
+
+def test_uneven_spacing_is_resampled(tmp_path):
+    vol = tiny_head(shape=(20, 20, 8))
+    write_dicom_series(vol, RAS, tmp_path / "a")
+    import pydicom
+
+    f = sorted((tmp_path / "a").glob("*.dcm"))[4]
+    ds = pydicom.dcmread(f)
+    ds.ImagePositionPatient[2] = float(ds.ImagePositionPatient[2]) + 1.0  # 5 -> 6 mm, 4 mm
+    ds.save_as(f)
+    ct = read_ct(tmp_path / "a")
+    assert any("uneven" in n for n in ct.notes)
+    np.testing.assert_allclose(ct.spacing, (0.5, 0.5, 5.0), atol=1e-6)
+
+
+def test_two_series_named_and_selectable(tmp_path):
+    vol = tiny_head(shape=(16, 16, 6))
+    write_dicom_series(vol, RAS, tmp_path / "d" / "s1", series_number=3)
+    write_dicom_series(vol + 10, RAS, tmp_path / "d" / "s2", series_number=4)
+    with pytest.raises(InputError, match="holds 2 series, choose one with --series"):
+        read_ct(tmp_path / "d")
+    ct = read_ct(tmp_path / "d", series="4")
+    np.testing.assert_allclose(ct.data, np.maximum(vol + 10, -1024), atol=1e-4)
+
+
+def test_missing_slice_is_an_error(tmp_path):
+    write_dicom_series(tiny_head(shape=(16, 16, 8)), RAS, tmp_path / "d", skip=(4,))
+    with pytest.raises(InputError, match="slice missing"):
+        read_ct(tmp_path / "d")
+
+
+def test_padding_clipped(tmp_path):
+    vol = tiny_head(shape=(16, 16, 6))
+    vol[:3] = -2000
+    vol[-3:] = -3024
+    write_dicom_series(vol, RAS, tmp_path / "d")
+    data = read_ct(tmp_path / "d").data
+    assert data.min() == -1024
+    np.testing.assert_allclose(data[4:-4], vol[4:-4], atol=1e-4)
