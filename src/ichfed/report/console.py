@@ -38,3 +38,18 @@ def print_site_findings(findings: SiteFindings) -> None:
         print(problem, file=sys.stderr)
     status = "usable" if findings.usable else f"NOT usable: {len(findings.problems)} problem(s)"
     Console(stderr=not findings.usable).print(f"site {findings.site}: {status}")
+
+
+def print_profiles(profiles) -> None:
+    """The built-in hospital profiles as a table (`ichfed synth --list-sites`)."""
+    table = Table(title="built-in sites")
+    for col in ("site", "role", "scanners", "pixel (mm)", "slices (mm)", "description"):
+        table.add_column(col)
+    for p in profiles:
+        pixels = [s.inplane_mm for s in p.scanners]
+        slices = [s.slice_mm for s in p.scanners]
+        table.add_row(p.name, p.role, ", ".join(s.name for s in p.scanners),
+                      f"{min(r[0] for r in pixels):.2f}-{max(r[1] for r in pixels):.2f}",
+                      f"{min(r[0] for r in slices):.1f}-{max(r[1] for r in slices):.1f}",
+                      p.description)
+    Console().print(table)

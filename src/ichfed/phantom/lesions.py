@@ -1,0 +1,171 @@
+"""Traumatic hemorrhages as implicit shapes in head coordinates.
+
+Each lesion paints its HU onto the anatomy and returns where its blood (core) and its oedema are,
+so that each site's annotation protocol can decide what the label holds.
+"""
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from ichfed.phantom.anatomy import Anatomy, Head
+from ichfed.phantom.fields import SmoothField
+
+KINDS = ("epidural", "subdural", "contusion", "subarachnoid", "intraventricular")
+KIND_P = (0.12, 0.34, 0.30, 0.15, 0.09)
+NO_LABEL = np.zeros(0, bool)
+
+
+@dataclass
+class Lesion:
+    """One bleed. `kind` in KINDS; `phase` for subdurals; all geometry in head mm."""
+
+    kind: str
+    target_ml: float
+    hu: float
+    centre: tuple[float, float, float]
+    direction: tuple[float, float, float]
+    size_mm: float  # max thickness (extra-axial) or radius (blobs, SAH region)
+    extent_rad: float = 0.0
+    phase: str = "acute"
+    oedema_mm: float = 0.0
+    side: int = 1
+    plate: int = -1
+    level_mm: float = 0.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _unit(v) -> np.ndarray:
+    v = np.asarray(v, np.float64)
+    return v / np.linalg.norm(v)
+
+
+def inner_radius(head: Head, u: np.ndarray) -> float:
+    """Distance from the head centre to the inner table along direction u (mm)."""
+    r = np.linspace(10, 120, 221, dtype=np.float32)
+    pts = (r[:, None] * u[None, :]).astype(np.float32)
+    depth_in = head.scalp_depth(pts) - head.p.scalp_mm - head.skull_thickness(pts)
+    inside = np.nonzero(depth_in >= 0)[0]
+    return float(r[inside[-1]]) if len(inside) else 60.0
+
+
+def _extra_axial(rng, head: Head, kind: str, ml: float) -> Lesion:
+    side = int(rng.choice([-1, 1]))
+    if kind == "epidural":
+        u = _unit((side, rng.uniform(-0.7, 0.5), rng.uniform(-0.05, 0.6)))
+        extent = float(np.clip(0.33 + 0.0045 * ml, 0.3, 0.8))
+        shape_integral = 0.5
+    else:
+        u = _unit((side, rng.uniform(-0.5, 0.5), rng.uniform(0.0, 0.7)))
+        extent = float(rng.uniform(0.75, 1.1))
+        shape_integral = 1 / 1.6
+    radius = inner_radius(head, u)
+    thick = ml * 1000 / (np.pi * radius**2 * extent**2 * shape_integral)
+    thick = float(np.clip(thick, 2.0, 35.0))
+    phase, hu = "acute", rng.uniform(55, 82) * head.p.blood_factor
+    if kind == "subdural":
+        phase = str(rng.choice(["acute", "subacute", "chronic", "mixed"], p=[0.6, 0.2, 0.14, 0.06]))
+        hu = {"acute": hu, "subacute": rng.uniform(32, 45), "chronic": rng.uniform(8, 22),
+              "mixed": rng.uniform(10, 22)}[phase]
+    centre = tuple(float(v) for v in u * radius)
+    plate = int(Head.sutures(np.array([centre], np.float32), np.zeros(1, np.float32))[1][0])
+    return Lesion(kind, ml, float(hu), centre, tuple(u), thick, extent, phase, side=side,
+                  plate=plate, level_mm=float(rng.uniform(-30, 0)))
+
+
+def _contusion_centre(rng) -> tuple[float, float, float]:
+    side = rng.choice([-1, 1])
+    where = rng.choice(["frontal", "temporal", "deep", "parietal"], p=[0.35, 0.3, 0.15, 0.2])
+    if where == "frontal":
+        return side * rng.uniform(8, 30), rng.uniform(40, 58), rng.uniform(-4, 20)
+    if where == "temporal":
+        return side * rng.uniform(36, 48), rng.uniform(5, 28), rng.uniform(-20, -6)
+    if where == "deep":
+        return side * rng.uniform(15, 26), rng.uniform(-10, 15), rng.uniform(0, 15)
+    return side * rng.uniform(20, 45), rng.uniform(-45, -10), rng.uniform(20, 45)
+
+
+def sample_lesions(rng: np.random.Generator, head: Head, p_none: float,
+                   median_ml: float) -> list[Lesion]:
+    """0-3 bleeds whose total volume is log-normal around the site's median."""
+    if rng.random() < p_none:
+        return []
+    total = float(np.clip(rng.lognormal(np.log(median_ml), 1.0), 0.4, 160.0))
+    n = int(rng.choice([1, 2, 3], p=[0.55, 0.33, 0.12]))
+    shares = rng.dirichlet(np.full(n, 1.5)) * total
+    lesions = []
+    for ml in shares:
+        kind = str(rng.choice(KINDS, p=KIND_P))
+        if kind in ("epidural", "subdural"):
+            lesions.append(_extra_axial(rng, head, kind, float(ml)))
+        elif kind == "contusion":
+            ml = float(min(ml, 90.0))
+            r = float((3 * ml * 1000 / (4 * np.pi)) ** (1 / 3))
+            lesions.append(Lesion(kind, ml, float(rng.uniform(55, 80) * head.p.blood_factor),
+                                  _contusion_centre(rng),
+                                  tuple(rng.uniform(0.7, 1.3, 3)), r,
+                                  oedema_mm=float(rng.uniform(2, 8))))
+        elif kind == "subarachnoid":
+            u = _unit((rng.normal(), rng.normal(), abs(rng.normal()) + 0.3))
+            lesions.append(Lesion(kind, float(min(ml, 15.0)), float(rng.uniform(38, 60)),
+                                  tuple(u * inner_radius(head, u)), tuple(u),
+                                  float(rng.uniform(14, 30))))
+        else:
+            lesions.append(Lesion(kind, float(min(ml, 25.0)),
+                                  float(rng.uniform(50, 75) * head.p.blood_factor),
+                                  (0.0, 0.0, 0.0), (0.0, 0.0, 1.0), 0.0,
+                                  side=int(rng.choice([-1, 0, 1])),
+                                  level_mm=float(rng.uniform(-36, -12))))
+    return lesions
+
+
+def paint(lesion: Lesion, p: np.ndarray, anat: Anatomy, irregular: SmoothField
+          ) -> tuple[np.ndarray, np.ndarray]:
+    """Write the lesion's HU into anat.hu; return (blood, oedema) masks at the points."""
+    cav = anat.cavity
+    if lesion.kind in ("epidural", "subdural"):
+        u = np.asarray(lesion.direction, np.float32)
+        r = np.sqrt((p * p).sum(axis=1)) + 1e-6
+        alpha = np.arccos(np.clip((p @ u) / r, -1, 1)) / lesion.extent_rad
+        power = 1.0 if lesion.kind == "epidural" else 0.6
+        h = lesion.size_mm * np.clip(1 - alpha**2, 0, None) ** power
+        blood = cav & (anat.depth_in < h) & (alpha < 1)
+        if lesion.kind == "epidural":
+            blood &= anat.plate == lesion.plate
+        else:
+            blood &= (p[:, 0] * lesion.side > 0.6) & ~anat.infratentorial
+        values = np.full(len(p), lesion.hu, np.float32)
+        if lesion.phase == "mixed":  # acute blood layering in the dependent (posterior) part
+            values[p[:, 1] < lesion.level_mm] = lesion.hu + 45
+        else:
+            values += 4 * irregular(p * 2.0)
+        anat.hu[blood] = values[blood]
+        return blood, NO_LABEL
+    if lesion.kind == "contusion":
+        d = (p - np.asarray(lesion.centre, np.float32)) / (lesion.size_mm * np.asarray(
+            lesion.direction, np.float32))
+        rho = np.sqrt((d * d).sum(axis=1))
+        near = rho < 1 + (lesion.oedema_mm / lesion.size_mm) + 0.5
+        rho_n = np.full(len(p), 9.0, np.float32)
+        rho_n[near] = rho[near] + 0.22 * irregular(p[near] * 1.5)
+        tissue = cav & (anat.depth_b > -1.5) & ~anat.ventricle
+        blood = tissue & (rho_n < 1)
+        oedema = tissue & ~blood & (rho_n < 1 + lesion.oedema_mm / lesion.size_mm)
+        anat.hu[oedema] = np.minimum(anat.hu[oedema], 16.0)
+        # haemorrhagic contusions are a mix of petechial blood and oedema, not a uniform clot
+        mix = np.clip(0.6 + 0.45 * irregular(p[blood] * 4.0), 0.15, 1.0)
+        anat.hu[blood] = lesion.hu * mix + 16.0 * (1 - mix)
+        return blood, oedema
+    if lesion.kind == "subarachnoid":
+        near = np.sqrt(((p - np.asarray(lesion.centre, np.float32)) ** 2).sum(axis=1))
+        blood = anat.sulcal_csf & (near < lesion.size_mm) & (anat.depth_in > 0.5)
+        anat.hu[blood] = lesion.hu
+        return blood, NO_LABEL
+    side = lesion.side
+    blood = anat.ventricle & (p[:, 1] < lesion.level_mm)
+    if side:
+        blood &= p[:, 0] * side > 0
+    anat.hu[blood] = lesion.hu
+    return blood, NO_LABEL
