@@ -20,6 +20,7 @@ def write_nifti(data: np.ndarray, affine: np.ndarray, path: Path) -> None:
     os.close(fd)
     try:
         nib.save(img, tmp)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; outputs are ordinary files
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -53,3 +53,13 @@ def print_profiles(profiles) -> None:
                       f"{min(r[0] for r in slices):.1f}-{max(r[1] for r in slices):.1f}",
                       p.description)
     Console().print(table)
+
+
+def print_rows(rows: list[dict], title: str = "") -> None:
+    """Any list of flat dicts as a table (predict volumes, evaluate per scan)."""
+    table = Table(title=title)
+    for key in rows[0] if rows else ():
+        table.add_column(key, justify="left" if key == "case" else "right")
+    for row in rows:
+        table.add_row(*(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row.values()))
+    Console().print(table)

@@ -1,0 +1,50 @@
+"""`ichfed predict`: masks in each scan's own geometry plus hematoma volumes in mL."""
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ichfed.cli import command
+
+
+@command
+def predict(
+    inputs: Annotated[list[Path], typer.Argument(help="NIfTI files and/or DICOM folders.",
+                                                 readable=False)],
+    model: Annotated[Path, typer.Option(help="Model folder from train or federate.",
+                                        readable=False)],
+    out: Annotated[Path, typer.Option(help="Output folder for masks and volumes.csv.")],
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
+    series: Annotated[str | None, typer.Option(help="Series number or UID when a DICOM "
+                                               "folder holds several.")] = None,
+) -> None:
+    """Segment hematomas; writes OUT/<case>_mask.nii.gz and OUT/volumes.csv."""
+    from ichfed.device import resolve_device
+    from ichfed.infer import predict_inputs
+    from ichfed.report.console import print_rows
+
+    rows = predict_inputs(inputs, model, out, resolve_device(device), series=series)
+    print_rows(rows, title=f"hematoma volumes ({out / 'volumes.csv'})")
+
+
+@command
+def evaluate(
+    pred: Annotated[Path, typer.Option(help="Folder written by predict.", readable=False)],
+    truth: Annotated[Path, typer.Option(help="Site folder with the true masks.",
+                                        readable=False)],
+    out: Annotated[Path | None, typer.Option(help="Per-scan CSV (default PRED/evaluation.csv)."
+                                             )] = None,
+) -> None:
+    """Per-scan Dice, volumes, HD95 and surface Dice; a summary per site."""
+    import json
+
+    from ichfed.metrics.evaluate import evaluate_folder
+    from ichfed.report.console import print_rows
+    from ichfed.report.tables import write_csv
+
+    rows, summary = evaluate_folder(pred, truth)
+    target = out or pred / "evaluation.csv"
+    write_csv(rows, target)
+    print_rows(rows, title=f"per scan ({target})")
+    typer.echo(json.dumps(summary))

@@ -1,0 +1,53 @@
+"""`ichfed train`: one model from one site, or several sites pooled."""
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ichfed.cli import command
+
+
+def parse_overrides(items: list[str]) -> dict:
+    """--set key=value pairs; values are read as JSON when they parse (numbers, lists)."""
+    import json
+
+    from ichfed.errors import IchfedError
+
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise IchfedError(f"--set {item}: expected key=value")
+        key, value = item.split("=", 1)
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            parsed = value
+        out[key.strip().replace("-", "_")] = tuple(parsed) if isinstance(parsed, list) else parsed
+    return out
+
+
+@command
+def train(
+    sites: Annotated[list[Path], typer.Argument(help="One or more site folders (pooled).",
+                                                readable=False)],
+    out: Annotated[Path, typer.Option(help="Model folder to create.")],
+    preset: Annotated[str, typer.Option(help="demo (CPU minutes) or paper (GPU).")] = "demo",
+    set_: Annotated[list[str], typer.Option("--set", help="Override a preset setting, e.g. "
+                                            "--set max_epochs=5 --set lr=3e-4.")] = [],  # noqa: B006
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
+    resume: Annotated[bool, typer.Option(help="Continue an interrupted run in OUT.")] = False,
+) -> None:
+    """Train a hematoma segmentation model; the folder works with `ichfed predict`."""
+    from ichfed.device import resolve_device
+    from ichfed.model.config import preset as get_preset
+    from ichfed.report.progress import training_progress
+    from ichfed.train import train_sites
+
+    spec, tspec = get_preset(preset, **parse_overrides(set_))
+    dev = resolve_device(device)
+    with training_progress(tspec.max_epochs) as callbacks:
+        summary = train_sites(sites, out, spec, tspec, dev, resume=resume, **callbacks)
+    typer.echo(f"best epoch {summary['best_epoch']} of {summary['epochs']} "
+               f"(val loss {summary['best_val_loss']:.4f}, {summary['stopped']}, "
+               f"{summary['seconds']:.0f} s); model in {out}")

@@ -1,0 +1,49 @@
+"""A scan ready for the network: canonical axial order, brain-masked, intensity-normalised."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ichfed.errors import IchfedError
+from ichfed.io import CTVolume, open_site, read_ct, read_mask
+from ichfed.model.config import ModelSpec
+from ichfed.preprocess import Canonical, brain_mask, to_canonical
+
+
+@dataclass
+class PreparedScan:
+    image: np.ndarray  # (X, Y, Z) float32, network input values, 0 outside the brain
+    brain: np.ndarray  # (X, Y, Z) bool
+    label: np.ndarray | None  # (X, Y, Z) uint8 in canonical order, when known
+    canonical: Canonical
+    voxel_ml: float
+
+
+def normalise(hu: np.ndarray, brain: np.ndarray, spec: ModelSpec) -> np.ndarray:
+    """HU inside the brain (optionally clipped to a window) times the scale; 0 outside."""
+    values = np.clip(hu, *spec.hu_window) if spec.hu_window is not None else hu
+    return np.where(brain, values * spec.hu_scale, 0.0).astype(np.float32)
+
+
+def prepare_scan(ct: CTVolume, spec: ModelSpec, mask: np.ndarray | None = None) -> PreparedScan:
+    can = to_canonical(ct.data, ct.affine)
+    brain = brain_mask(can.data, can.spacing)
+    label = None if mask is None else (to_canonical(mask, ct.affine).data > 0).astype(np.uint8)
+    return PreparedScan(normalise(can.data, brain, spec), brain, label, can, ct.voxel_ml)
+
+
+def load_site_scans(root: str | Path, spec: ModelSpec) -> list[PreparedScan]:
+    """Every labelled case of a site, prepared. Unlabelled cases are skipped."""
+    site = open_site(root)
+    if not site.labelled:
+        raise IchfedError(f"{root}: no case has a mask; training needs labelled scans")
+    scans = []
+    for case in site.labelled:
+        ct = read_ct(case.image)
+        mask, _ = read_mask(case.mask)
+        if mask.shape != ct.data.shape:
+            raise IchfedError(f"{case.mask}: mask shape {mask.shape} differs from the image's "
+                              f"{ct.data.shape} (run 'ichfed check {root}')")
+        scans.append(prepare_scan(ct, spec, mask))
+    return scans

@@ -1,0 +1,94 @@
+"""Per-scan agreement with the truth and a per-site summary (field.md conventions).
+
+Empty masks: both empty -> Dice 1, HD95 0, surface Dice 1; only one empty -> Dice 0 and the
+boundary metrics undefined (NaN, left out of means), the volume error still counted.
+"""
+
+import math
+import warnings
+
+import numpy as np
+import torch
+from monai.metrics import compute_hausdorff_distance, compute_surface_dice
+from scipy import stats
+
+from ichfed.metrics.overlap import dice
+
+SURFACE_TOLERANCE_MM = 1.0
+warnings.filterwarnings("ignore", message=".*always_return_as_numpy.*", category=FutureWarning)
+
+
+def _boundary(pred: np.ndarray, truth: np.ndarray, spacing: tuple[float, ...]) -> tuple:
+    """(HD95 mm, surface Dice at 1 mm) with MONAI, on the bounding box of both masks."""
+    idx = np.argwhere(pred | truth)
+    lo, hi = np.maximum(idx.min(0) - 3, 0), np.minimum(idx.max(0) + 4, pred.shape)
+    box = tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))
+
+    def onehot(m):
+        return torch.from_numpy(m[box].astype(np.float32))[None, None]
+
+    p, t = onehot(pred), onehot(truth)
+    hd = compute_hausdorff_distance(p, t, include_background=True, percentile=95,
+                                    spacing=list(spacing))
+    sd = compute_surface_dice(p, t, class_thresholds=[SURFACE_TOLERANCE_MM],
+                              include_background=True, spacing=list(spacing))
+    return float(hd.item()), float(sd.item())
+
+
+def case_metrics(pred: np.ndarray, truth: np.ndarray, affine: np.ndarray) -> dict:
+    """Dice, volumes (mL on the scan's own grid), absolute volume error, HD95, surface Dice."""
+    p, t = pred > 0, truth > 0
+    voxel_ml = abs(float(np.linalg.det(affine[:3, :3]))) / 1000
+    spacing = tuple(float(s) for s in np.sqrt((affine[:3, :3] ** 2).sum(axis=0)))
+    pred_ml, true_ml = float(p.sum() * voxel_ml), float(t.sum() * voxel_ml)
+    if not p.any() and not t.any():
+        hd95, surface = 0.0, 1.0
+    elif p.any() and t.any():
+        hd95, surface = _boundary(p, t, spacing)
+    else:
+        hd95, surface = math.nan, 0.0
+    return {"dice": round(dice(p, t), 4), "pred_ml": round(pred_ml, 3),
+            "true_ml": round(true_ml, 3), "abs_volume_error_ml": round(abs(pred_ml - true_ml), 3),
+            "hd95_mm": round(hd95, 2) if not math.isnan(hd95) else math.nan,
+            "surface_dice_1mm": round(surface, 4)}
+
+
+def summarize(rows: list[dict]) -> dict:
+    """Mean and median Dice, Pearson r of volumes, mean absolute volume error, mean HD95."""
+    dices = np.array([r["dice"] for r in rows], float)
+    pred = np.array([r["pred_ml"] for r in rows], float)
+    true = np.array([r["true_ml"] for r in rows], float)
+    hd = np.array([r["hd95_mm"] for r in rows], float)
+    r = math.nan
+    if len(rows) > 2 and pred.std() > 0 and true.std() > 0:
+        r = float(stats.pearsonr(pred, true).statistic)
+    return {"scans": len(rows), "mean_dice": round(float(dices.mean()), 4),
+            "median_dice": round(float(np.median(dices)), 4),
+            "pearson_r": round(r, 4) if not math.isnan(r) else math.nan,
+            "mean_abs_volume_error_ml": round(float(np.abs(pred - true).mean()), 3),
+            "mean_hd95_mm": round(float(np.nanmean(hd)), 2) if np.isfinite(hd).any()
+            else math.nan}
+
+
+def evaluate_folder(pred_dir, truth_root) -> tuple[list[dict], dict]:
+    """Compare PRED/<case>_mask.nii.gz with SITE/masks/<case>.nii.gz for every labelled case."""
+    from pathlib import Path
+
+    from ichfed.errors import IchfedError, InputError
+    from ichfed.io import open_site, read_mask
+
+    pred_dir = Path(pred_dir)
+    site = open_site(truth_root)
+    rows = []
+    for case in site.labelled:
+        pred_path = pred_dir / f"{case.name}_mask.nii.gz"
+        if not pred_path.exists():
+            raise InputError(pred_path, f"no prediction for case {case.name}")
+        pred, pred_affine = read_mask(pred_path)
+        truth, affine = read_mask(case.mask)
+        if pred.shape != truth.shape or not np.allclose(pred_affine, affine, atol=1e-3):
+            raise InputError(pred_path, "prediction geometry differs from the truth mask's")
+        rows.append({"case": case.name, **case_metrics(pred, truth, affine)})
+    if not rows:
+        raise IchfedError(f"{truth_root}: no labelled cases to evaluate")
+    return rows, summarize(rows)

@@ -1,0 +1,84 @@
+"""The model folder: weights (safetensors) beside a JSON config with everything predict needs.
+
+    MODEL/model.safetensors
+    MODEL/config.json   {config_version, ichfed_version, model: ModelSpec, train: TrainSpec,
+                         summary: {epochs, best_val_loss, scans, sites, seconds, ...}}
+"""
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from ichfed import __version__
+from ichfed.errors import InputError
+from ichfed.model.config import ModelSpec
+from ichfed.model.network import build_network
+
+CONFIG_VERSION = 1
+WEIGHTS = "model.safetensors"
+CONFIG = "config.json"
+
+
+def _atomic_write(path: Path, write) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def save_weights(net: torch.nn.Module, folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
+    _atomic_write(folder / WEIGHTS, lambda tmp: save_file(state, tmp))
+
+
+def save_config(folder: Path, spec: ModelSpec, train: dict, summary: dict) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    data = {"config_version": CONFIG_VERSION, "ichfed_version": __version__,
+            "format": {"input": "CT in Hounsfield units, NIfTI or DICOM", "modality": "CT",
+                       "output": "binary hematoma mask", "intended_use": "research only"},
+            "model": spec.to_dict(), "train": train, "summary": summary}
+    text = json.dumps(data, indent=2)
+    _atomic_write(folder / CONFIG, lambda tmp: Path(tmp).write_text(text + "\n"))
+
+
+@dataclass
+class LoadedModel:
+    net: torch.nn.Module
+    spec: ModelSpec
+    config: dict
+
+
+def load_model(folder: str | Path, device: torch.device | str = "cpu") -> LoadedModel:
+    """Read a model folder; an unknown or older config version is a clear one-line error."""
+    folder = Path(folder)
+    config_path = folder / CONFIG
+    if not config_path.is_file() or not (folder / WEIGHTS).is_file():
+        raise InputError(folder, f"not a model folder (expected {CONFIG} and {WEIGHTS})")
+    try:
+        config = json.loads(config_path.read_text())
+    except ValueError as exc:
+        raise InputError(config_path, f"not valid JSON ({exc})") from exc
+    version = config.get("config_version")
+    if version != CONFIG_VERSION:
+        raise InputError(config_path, f"model config version {version} is not supported by "
+                                      f"ichfed {__version__} (needs {CONFIG_VERSION}); retrain "
+                                      "or use the ichfed version that made it")
+    spec = ModelSpec.from_dict(config["model"])
+    net = build_network(spec)
+    try:
+        net.load_state_dict(load_file(folder / WEIGHTS))
+    except (RuntimeError, OSError) as exc:
+        raise InputError(folder / WEIGHTS, f"weights do not fit the configured network "
+                                           f"({str(exc).splitlines()[0]})") from exc
+    return LoadedModel(net.to(device).eval(), spec, config)

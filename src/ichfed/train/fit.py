@@ -1,0 +1,116 @@
+"""Training to convergence on one site or several pooled sites: early stopping on the
+validation loss, the best checkpoint kept, and a resumable checkpoint after every epoch."""
+
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ichfed.data import PatchSet, PreparedScan, load_site_scans
+from ichfed.errors import IchfedError
+from ichfed.io import open_site
+from ichfed.model.bundle import CONFIG, save_config, save_weights
+from ichfed.model.config import ModelSpec, TrainSpec
+from ichfed.train.trainer import Trainer
+
+CHECKPOINT = "checkpoint.pt"
+
+
+def split_scans(scans: list, fraction: float, seed: int) -> tuple[list, list]:
+    """Validation scans by scan (never by patch); at least one when there are two or more."""
+    order = np.random.default_rng(seed).permutation(len(scans))
+    n_val = max(1, int(round(fraction * len(scans)))) if len(scans) > 1 else 0
+    return [scans[i] for i in order[n_val:]], [scans[i] for i in order[:n_val]]
+
+
+def check_out(out: Path, resume: bool) -> None:
+    """Refuse to overwrite a finished model; refuse to resume what has no checkpoint."""
+    if resume and not (out / CHECKPOINT).exists():
+        raise IchfedError(f"{out}: nothing to resume (no {CHECKPOINT}; finished or new)")
+    if not resume and ((out / CHECKPOINT).exists() or (out / CONFIG).exists()):
+        raise IchfedError(f"{out}: already holds a model; use --resume or another folder")
+
+
+def _save_checkpoint(out: Path, trainer: Trainer, state: dict) -> None:
+    tmp = out / f".{CHECKPOINT}.tmp"
+    torch.save({**state, **trainer.state()}, tmp)
+    os.replace(tmp, out / CHECKPOINT)
+
+
+def fit(train_scans: list[PreparedScan], val_scans: list[PreparedScan], spec: ModelSpec,
+        tspec: TrainSpec, out: Path, device: torch.device, resume: bool = False,
+        meta: dict | None = None, on_epoch: Callable[[dict], None] | None = None,
+        on_batch: Callable[[int], None] | None = None) -> dict:
+    """Train, keep the best weights in `out`, write its config; returns the training summary."""
+    out.mkdir(parents=True, exist_ok=True)
+    if not val_scans:
+        raise IchfedError("training needs at least two labelled scans (one for validation)")
+    trainer = Trainer(spec, tspec, device)
+    train_patches = PatchSet(train_scans, tspec.patch, tspec.lesion_patches, tspec.seed, device)
+    val_patches = PatchSet(val_scans, tspec.patch, tspec.lesion_patches, tspec.seed + 1, device)
+    state = {"epoch": 0, "best": float("inf"), "best_epoch": 0, "wait": 0, "history": [],
+             "seconds": 0.0}
+    checkpoint = out / CHECKPOINT
+    check_out(out, resume)
+    if resume:
+        saved = torch.load(checkpoint, map_location=device, weights_only=False)
+        trainer.load_state(saved)
+        state = {k: saved[k] for k in state}
+
+    stopped = "max epochs"
+    start = time.time() - state["seconds"]
+    while state["epoch"] < tspec.max_epochs:
+        epoch = state["epoch"] + 1
+        rng = np.random.default_rng([tspec.seed, epoch])
+        t0 = time.time()
+        train_loss = trainer.train_epoch(train_patches, rng, on_batch)
+        val_loss = trainer.validate(val_patches)
+        row = {"epoch": epoch, "train_loss": round(train_loss, 5),
+               "val_loss": round(val_loss, 5), "seconds": round(time.time() - t0, 2)}
+        state["history"].append(row)
+        state["epoch"] = epoch
+        if val_loss < state["best"] - tspec.min_delta:
+            state.update(best=val_loss, best_epoch=epoch, wait=0)
+            save_weights(trainer.net, out)
+        else:
+            state["wait"] += 1
+        state["seconds"] = time.time() - start
+        _save_checkpoint(out, trainer, state)
+        if on_epoch:
+            on_epoch(row)
+        if state["wait"] >= tspec.patience:
+            stopped = "early stopping"
+            break
+        if tspec.max_minutes and state["seconds"] > 60 * tspec.max_minutes:
+            stopped = "time budget"
+            break
+    summary = {
+        **(meta or {}), "train_scans": len(train_scans), "val_scans": len(val_scans),
+        "train_patches": len(train_patches), "val_patches": len(val_patches),
+        "epochs": state["epoch"], "best_epoch": state["best_epoch"],
+        "best_val_loss": round(state["best"], 5), "stopped": stopped,
+        "seconds": round(state["seconds"], 1), "device": str(device),
+        "history": state["history"],
+    }
+    save_config(out, spec, tspec.to_dict(), summary)
+    checkpoint.unlink()
+    return summary
+
+
+def train_sites(sites: list[Path], out: Path, spec: ModelSpec, tspec: TrainSpec,
+                device: torch.device, resume: bool = False, **callbacks) -> dict:
+    """One model from one or more sites pooled (the centralized reference). Each site is split
+    into train and validation scans on its own, so every site is represented in both."""
+    check_out(out, resume)
+    train, val, names = [], [], []
+    for root in sites:
+        names.append(open_site(root).name)
+        scans = load_site_scans(root, spec)
+        t, v = split_scans(scans, tspec.val_fraction, tspec.seed)
+        train += t
+        val += v
+    meta = {"sites": names}
+    return fit(train, val, spec, tspec, out, device, resume=resume, meta=meta, **callbacks)

@@ -1,0 +1,131 @@
+"""Whole-scan prediction: geometry round trips, volumes, small components, DICOM input."""
+
+import json
+
+import nibabel as nib
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from ichfed.cli import app
+from ichfed.infer import lesion_stats, segment
+from ichfed.infer.predict import remove_small
+from ichfed.io import read_ct
+from ichfed.metrics import dice
+from ichfed.model.bundle import LoadedModel
+from ichfed.model.config import ModelSpec
+from tests.helpers import save_nifti, tiny_head, tiny_lesion, write_dicom_series
+
+runner = CliRunner()
+SPEC = ModelSpec(features=(4, 4, 8, 8, 16, 4), hu_window=(0.0, 150.0), hu_scale=1 / 150,
+                 min_component_voxels=5)
+
+
+class BrightSpot(torch.nn.Module):
+    """Stands in for trained weights: a logit that is positive above 55 HU, so where the mask
+    lands can be checked against known anatomy. Everything around the network is real."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - 55 / 150) * 200
+
+
+BRIGHT = LoadedModel(BrightSpot(), SPEC, {})
+RAS = np.diag([0.9, 0.9, 5.0, 1.0])
+LPS = np.array([[-0.9, 0, 0, 30], [0, -0.9, 0, 20], [0, 0, 5.0, 0], [0, 0, 0, 1]])
+PERMUTED = np.array([[0, 0.9, 0, -10], [0, 0, -5.0, 40], [0.9, 0, 0, 5], [0, 0, 0, 1]])
+TILTED = RAS.copy()
+TILTED[1, 2] = 5.0 * np.tan(np.radians(20))
+
+
+@pytest.mark.parametrize("affine", [RAS, LPS, PERMUTED, TILTED],
+                         ids=["RAS", "LPS", "permuted", "tilted"])
+@pytest.mark.parametrize("flip", [False, True], ids=["stored", "flipped-array"])
+def test_mask_lands_on_the_same_anatomy(tmp_path, affine, flip):
+    vol = tiny_head()
+    truth = tiny_lesion(vol)
+    if flip:  # the same scan stored with its first axis reversed (affine adjusted)
+        vol, truth = vol[::-1].copy(), truth[::-1].copy()
+        affine = affine @ np.array([[-1, 0, 0, vol.shape[0] - 1], [0, 1, 0, 0], [0, 0, 1, 0],
+                                    [0, 0, 0, 1]])
+    ct = read_ct(save_nifti(vol, affine, tmp_path / "scan.nii.gz"))
+    mask = segment(ct, BRIGHT, torch.device("cpu"))
+    assert mask.shape == vol.shape
+    assert dice(mask, truth) > 0.9
+
+
+def test_volume_is_count_times_voxel_volume():
+    mask = np.zeros((10, 10, 10), np.uint8)
+    mask[2:5, 2:5, 2:5] = 1
+    mask[8, 8, 8] = 1
+    voxel_ml = 0.45 * 0.45 * 5 / 1000
+    stats = lesion_stats(mask, voxel_ml)
+    assert stats["volume_ml"] == pytest.approx(28 * voxel_ml, abs=1e-3)
+    assert stats["components"] == 2
+    assert stats["largest_component_ml"] == pytest.approx(27 * voxel_ml, abs=1e-3)
+
+
+def test_components_under_27_voxels_are_removed():
+    mask = np.zeros((20, 20, 20), bool)
+    mask[1:4, 1:4, 1:4] = True  # 27 voxels: kept
+    mask[10:13, 10:13, 10:13] = True
+    mask[12, 12, 12] = False  # 26 voxels: removed
+    out = remove_small(mask, 27)
+    assert out[1:4, 1:4, 1:4].all() and not out[10:13, 10:13, 10:13].any()
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    """A real (tiny) model folder trained for one epoch by the CLI."""
+    root = tmp_path_factory.mktemp("model")
+    for c in range(3):
+        vol = tiny_head(seed=c)
+        save_nifti(vol, RAS, root / "site" / "images" / f"c{c}.nii.gz")
+        save_nifti(tiny_lesion(vol), RAS, root / "site" / "masks" / f"c{c}.nii.gz")
+    result = runner.invoke(app, [
+        "train", str(root / "site"), "--out", str(root / "model"), "--device", "cpu",
+        "--set", "features=[4,4,8,8,16,4]", "--set", "patch=32", "--set", "lesion_patches=8",
+        "--set", "batch_size=8", "--set", "max_epochs=1"])
+    assert result.exit_code == 0, result.output
+    return root / "model"
+
+
+def test_predict_dicom_folder_writes_scan_geometry(tmp_path, tiny_model):
+    vol = tiny_head()
+    write_dicom_series(vol, LPS, tmp_path / "dcm" / "patient1", reverse_names=True)
+    result = runner.invoke(app, ["predict", str(tmp_path / "dcm" / "patient1"), "--model",
+                                 str(tiny_model), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    img = nib.load(tmp_path / "out" / "patient1_mask.nii.gz")
+    assert img.shape == vol.shape
+    np.testing.assert_allclose(img.affine, LPS, atol=1e-4)
+    lines = (tmp_path / "out" / "volumes.csv").read_text().splitlines()
+    assert lines[0] == "case,volume_ml,components,largest_component_ml"
+    assert lines[1].startswith("patient1,")
+
+
+def test_bad_input_leaves_nothing(tmp_path, tiny_model):
+    good = save_nifti(tiny_head(), RAS, tmp_path / "in" / "a.nii.gz")
+    bad = tmp_path / "in" / "b.nii.gz"
+    bad.write_text("not nifti")
+    result = runner.invoke(app, ["predict", str(good), str(bad), "--model", str(tiny_model),
+                                 "--out", str(tmp_path / "out")])
+    assert result.exit_code == 1
+    assert result.stderr.strip().startswith(f"error: {bad}: not a readable NIfTI")
+    assert not list((tmp_path / "out").glob("*"))
+
+
+def test_old_config_version_is_a_clear_error(tmp_path, tiny_model):
+    import shutil
+
+    old = tmp_path / "old"
+    shutil.copytree(tiny_model, old)
+    config = json.loads((old / "config.json").read_text())
+    config["config_version"] = 0
+    (old / "config.json").write_text(json.dumps(config))
+    scan = save_nifti(tiny_head(), RAS, tmp_path / "a.nii.gz")
+    result = runner.invoke(app, ["predict", str(scan), "--model", str(old), "--out",
+                                 str(tmp_path / "out")])
+    assert result.exit_code == 1
+    assert "model config version 0 is not supported" in result.stderr
+    assert "Traceback" not in result.output
