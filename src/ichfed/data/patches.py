@@ -14,15 +14,14 @@ from ichfed.data.prepare import PreparedScan
 
 
 def sample_centres(label: np.ndarray, brain: np.ndarray, n_lesion: int,
-                   rng: np.random.Generator) -> np.ndarray:
-    """(M, 3) voxel centres: up to n_lesion on lesion voxels, as many on other brain voxels.
-
-    Scans without a lesion still give n_lesion // 4 brain patches, so they teach 'no bleed'.
-    """
+                   rng: np.random.Generator, background_ratio: float = 1.0) -> np.ndarray:
+    """(M, 3) voxel centres: up to n_lesion on lesion voxels, `background_ratio` times as many
+    on other brain voxels. Scans without a lesion still give n_lesion * background_ratio / 4
+    brain patches, so they teach 'no bleed'."""
     lesion = np.argwhere(label > 0)
     other = np.argwhere(brain & (label == 0))
     n_les = min(n_lesion, len(lesion))
-    n_other = min(len(other), n_les if n_les else n_lesion // 4)
+    n_other = min(len(other), int(background_ratio * (n_les if n_les else n_lesion / 4)))
     picks = [lesion[rng.choice(len(lesion), n_les, replace=False)]] if n_les else []
     if n_other:
         picks.append(other[rng.choice(len(other), n_other, replace=False)])
@@ -30,21 +29,21 @@ def sample_centres(label: np.ndarray, brain: np.ndarray, n_lesion: int,
 
 
 class PatchSet:
-    """Patches of several scans, served as shuffled batches of (B, 1, P, P) tensors."""
+    """Patches of several scans, served as shuffled batches of (B, C, P, P) tensors, where the
+    C = 1 + 2 * context channels are the centre slice and its neighbours."""
 
     def __init__(self, scans: list[PreparedScan], patch: int, n_lesion: int, seed: int,
-                 device: torch.device) -> None:
+                 device: torch.device, background_ratio: float = 1.0, context: int = 0) -> None:
         rng = np.random.default_rng(seed)
         half = patch // 2
-        self.patch = patch
+        self.patch, self.context = patch, context
         self.images, self.labels, rows = [], [], []
         for index, scan in enumerate(scans):
-            centres = sample_centres(scan.label, scan.brain, n_lesion, rng)
-            pad = (0, 0, half, half, half, half)  # Z untouched, pad Y and X
+            centres = sample_centres(scan.label, scan.brain, n_lesion, rng, background_ratio)
             img = torch.from_numpy(scan.image).to(device)
             lab = torch.from_numpy(scan.label.astype(np.float32)).to(device)
-            self.images.append(F.pad(img, pad))
-            self.labels.append(F.pad(lab, pad))
+            self.images.append(F.pad(img, (context, context, half, half, half, half)))
+            self.labels.append(F.pad(lab, (0, 0, half, half, half, half)))
             rows.append(np.column_stack([np.full(len(centres), index), centres]))
         self.centres = np.concatenate(rows) if rows else np.zeros((0, 4), int)
 
@@ -54,9 +53,10 @@ class PatchSet:
     def batches(self, batch_size: int, rng: np.random.Generator | None = None
                 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         order = rng.permutation(len(self)) if rng is not None else np.arange(len(self))
-        p = self.patch
+        p, c = self.patch, 2 * self.context + 1
         for start in range(0, len(order), batch_size):
             rows = self.centres[order[start:start + batch_size]]
-            x = torch.stack([self.images[s][i:i + p, j:j + p, k] for s, i, j, k in rows])
+            x = torch.stack([self.images[s][i:i + p, j:j + p, k:k + c].permute(2, 0, 1)
+                             for s, i, j, k in rows])
             y = torch.stack([self.labels[s][i:i + p, j:j + p, k] for s, i, j, k in rows])
-            yield x[:, None], y[:, None]
+            yield x, y[:, None]

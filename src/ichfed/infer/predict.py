@@ -27,15 +27,19 @@ def _bbox(mask: np.ndarray, margin: int) -> tuple[slice, ...]:
 
 
 @torch.inference_mode()
-def _probabilities(net: torch.nn.Module, image: np.ndarray, batch: int,
-                   device: torch.device) -> np.ndarray:
-    """Sigmoid output for every axial slice of (X, Y, Z), padded to a multiple of 16."""
+def _probabilities(net: torch.nn.Module, image: np.ndarray, batch: int, device: torch.device,
+                   context: int = 0) -> np.ndarray:
+    """Sigmoid output for every axial slice of (X, Y, Z), padded to a multiple of 16; each slice
+    goes in with `context` neighbours on each side as channels (zeros beyond the ends)."""
     x, y, z = image.shape
     px, py = (-x) % 16, (-y) % 16
-    slices = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))[:, None]
+    vol = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))
+    vol = F.pad(vol, (0, 0, 0, 0, context, context))  # (Z + 2c, X, Y)
     out = np.empty((z, x, y), np.float32)
     for start in range(0, z, batch):
-        chunk = F.pad(slices[start:start + batch].to(device), (0, py, 0, px))
+        stop = min(start + batch, z)
+        chunk = torch.stack([vol[k:k + 2 * context + 1] for k in range(start, stop)])
+        chunk = F.pad(chunk.to(device), (0, py, 0, px))
         prob = torch.sigmoid(net(chunk))[:, 0, :x, :y]
         out[start:start + batch] = prob.float().cpu().numpy()
     return out.transpose(1, 2, 0)
@@ -57,7 +61,8 @@ def segment(ct: CTVolume, model: LoadedModel, device: torch.device) -> np.ndarra
     mask = np.zeros(prep.image.shape, bool)
     if prep.brain.any():
         box = _bbox(prep.brain, margin=2)
-        prob = _probabilities(model.net, prep.image[box], model.spec.slice_batch, device)
+        prob = _probabilities(model.net, prep.image[box], model.spec.slice_batch, device,
+                              model.spec.context_slices)
         mask[box] = (prob >= model.spec.threshold) & prep.brain[box]
         mask = remove_small(mask, model.spec.min_component_voxels)
     return prep.canonical.to_stored(mask).astype(np.uint8)

@@ -13,7 +13,8 @@ def build_network(spec: ModelSpec) -> torch.nn.Module:
     Returns logits; the sigmoid lives in the loss and in inference.
     """
     norm = (spec.norm, {"affine": True}) if spec.norm == "instance" else spec.norm
-    net = BasicUNet(spatial_dims=2, in_channels=1, out_channels=1, features=spec.features,
+    net = BasicUNet(spatial_dims=2, in_channels=1 + 2 * spec.context_slices, out_channels=1,
+                    features=spec.features,
                     act=("relu", {"inplace": True}), norm=norm, dropout=0.0, upsample="deconv")
     for level in (net.down_3, net.down_4):
         level.convs.conv_1.adn.D.p = spec.deep_dropout

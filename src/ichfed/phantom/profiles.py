@@ -74,7 +74,7 @@ BUILTIN: dict[str, SiteProfile] = {
             scanners=(Scanner("Siemens Definition AS", inplane_mm=(0.45, 0.5), noise_sd=(4.5, 5.5),
                               psf_mm=0.6, noise_grain_mm=0.6),),
             annotation=Annotation(partial_volume=0.6, miss_below_ml=0.05),
-            p_no_lesion=0.25, lesion_median_ml=16.0,
+            p_no_lesion=0.25, lesion_median_ml=24.0,
         ),
         SiteProfile(
             name="vumc",
@@ -104,7 +104,7 @@ BUILTIN: dict[str, SiteProfile] = {
                               noise_sd=(5.5, 6.5), noise_grain_mm=1.2, psf_mm=0.5,
                               hu_offset=(-3.0, -1.0), rim_hu=(3.0, 6.0)),),
             annotation=Annotation(partial_volume=0.5, label_sah=False, miss_below_ml=0.2),
-            p_no_lesion=0.35, lesion_median_ml=12.0, reverse_slices=True,
+            p_no_lesion=0.3, lesion_median_ml=18.0, reverse_slices=True,
         ),
         SiteProfile(
             name="lowdose",

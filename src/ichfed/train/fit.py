@@ -49,8 +49,11 @@ def fit(train_scans: list[PreparedScan], val_scans: list[PreparedScan], spec: Mo
     if not val_scans:
         raise IchfedError("training needs at least two labelled scans (one for validation)")
     trainer = Trainer(spec, tspec, device)
-    train_patches = PatchSet(train_scans, tspec.patch, tspec.lesion_patches, tspec.seed, device)
-    val_patches = PatchSet(val_scans, tspec.patch, tspec.lesion_patches, tspec.seed + 1, device)
+    options = {"background_ratio": tspec.background_ratio, "context": spec.context_slices}
+    train_patches = PatchSet(train_scans, tspec.patch, tspec.lesion_patches, tspec.seed, device,
+                             **options)
+    val_patches = PatchSet(val_scans, tspec.patch, tspec.lesion_patches, tspec.seed + 1, device,
+                           **options)
     state = {"epoch": 0, "best": float("inf"), "best_epoch": 0, "wait": 0, "history": [],
              "seconds": 0.0}
     checkpoint = out / CHECKPOINT

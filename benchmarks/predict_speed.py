@@ -1,0 +1,74 @@
+"""End-to-end `predict` latency (read, brain mask, infer, write) for a full-size scan, the
+network time alone, and peak memory (issue: segmentation core, speed).
+
+The weights are freshly initialised (latency does not depend on their values); the scan is a
+full-size built-in scan (512x512, ~35 slices). Prints one JSON line.
+Usage: python benchmarks/predict_speed.py [--preset paper] [--device auto] [--threads N]
+"""
+
+import argparse
+import json
+import platform
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from ichfed.device import resolve_device
+from ichfed.infer import predict_inputs
+from ichfed.infer.predict import _probabilities
+from ichfed.io import read_ct
+from ichfed.io.writer import write_nifti
+from ichfed.model.bundle import load_model, save_config, save_weights
+from ichfed.model.config import preset
+from ichfed.model.network import build_network
+from ichfed.phantom import BUILTIN, synth_case
+from ichfed.preprocess import brain_mask, to_canonical
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--preset", default="paper")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--threads", type=int, default=0)
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
+    spec, tspec = preset(args.preset)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        torch.manual_seed(0)
+        save_weights(build_network(spec), tmp / "model")
+        save_config(tmp / "model", spec, tspec.to_dict(), {"note": "benchmark, untrained"})
+        case = synth_case(BUILTIN["vumc"], 0, 3, "full")
+        scan = tmp / "scan.nii.gz"
+        write_nifti(case.image, case.affine, scan)
+        rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        predict_inputs([scan], tmp / "model", tmp / "warmup", device)  # first call: lazy init
+        t0 = time.perf_counter()
+        predict_inputs([scan], tmp / "model", tmp / "out", device)
+        end_to_end = time.perf_counter() - t0
+
+        model = load_model(tmp / "model", device)
+        ct = read_ct(scan)
+        can = to_canonical(ct.data, ct.affine)
+        brain = brain_mask(can.data, can.spacing)
+        t0 = time.perf_counter()
+        _probabilities(model.net, can.data * brain, spec.slice_batch, device, spec.context_slices)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        network_full = time.perf_counter() - t0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({
+        "benchmark": "predict_speed", "preset": args.preset, "device": str(device),
+        "threads": torch.get_num_threads(), "scan_shape": list(case.image.shape),
+        "end_to_end_s": round(end_to_end, 2), "network_uncropped_s": round(network_full, 2),
+        "peak_rss_mb": round(peak), "rss_before_mb": round(rss_before),
+        "machine": platform.node(), "torch": torch.__version__}))
+
+
+if __name__ == "__main__":
+    main()
