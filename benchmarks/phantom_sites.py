@@ -28,10 +28,12 @@ def _case(args: tuple[str, int, int]) -> tuple[CTVolume, np.ndarray, dict]:
     return ct, c.mask, c.params
 
 
-def measured(ct: CTVolume) -> tuple[float, float]:
-    """(brain HU mode, median local noise SD in 5x5 in-plane windows of the inner brain)."""
+def measured(ct: CTVolume, label: np.ndarray) -> tuple[float, float, int, int]:
+    """(brain HU mode, median local noise SD in 5x5 in-plane windows of the inner brain,
+    label voxels inside the brain mask, label voxels)."""
     can = to_canonical(ct.data, ct.affine)
     brain = brain_mask(can.data, can.spacing)
+    lab = to_canonical(label, ct.affine).data > 0
     inner = ndimage.binary_erosion(brain, np.ones((9, 9, 1), bool)) & (can.data > 10) & (
         can.data < 45)
     hist = np.bincount(np.clip(can.data[brain & (can.data > 0) & (can.data < 100)], 0, 99)
@@ -39,7 +41,8 @@ def measured(ct: CTVolume) -> tuple[float, float]:
     mean = ndimage.uniform_filter(can.data, (5, 5, 1))
     sq = ndimage.uniform_filter(can.data**2, (5, 5, 1))
     local_sd = np.sqrt(np.clip(sq - mean**2, 0, None))
-    return float(np.argmax(hist)), float(np.median(local_sd[inner]))
+    return (float(np.argmax(hist)), float(np.median(local_sd[inner])), int((lab & brain).sum()),
+            int(lab.sum()))
 
 
 def main() -> None:
@@ -58,7 +61,7 @@ def main() -> None:
         profile = BUILTIN[site]
         scores = [dice(tuned.predict(ct), m) for ct, m, _ in cases]
         own, own_score = ThresholdBaseline.fit([(ct, m) for ct, m, _ in cases])
-        modes, sds = zip(*(measured(ct) for ct, _, _ in cases), strict=True)
+        modes, sds, inside, total = zip(*(measured(ct, m) for ct, m, _ in cases), strict=True)
         acq = [p["acquisition"] for _, _, p in cases]
         volumes = [p["label_ml"] for _, _, p in cases if p["label_ml"] > 0]
         sites[site] = {
@@ -67,6 +70,7 @@ def main() -> None:
             "baseline_dice_tuned_on_site": round(own_score, 3),
             "baseline_dice_lesion_scans": round(float(np.mean(
                 [s for s, (_, m, _) in zip(scores, cases, strict=True) if m.any()])), 3),
+            "label_voxels_in_brain_mask": round(sum(inside) / max(sum(total), 1), 4),
             "brain_hu_mode": float(np.median(modes)),
             "noise_sd_measured": round(float(np.median(sds)), 2),
             "noise_sd_target": round(float(np.median([a["noise_sd"] for a in acq])), 2),

@@ -60,3 +60,17 @@ def test_patches_are_centred_one_to_one(tmp_path):
     on_lesion = scan.label[tuple(centres.T)] > 0
     assert on_lesion.sum() == 50 and (~on_lesion).sum() == 50
     assert scan.brain[tuple(centres.T)].all()
+
+
+def test_edge_sampling_takes_half_the_background_from_the_rim(tmp_path):
+    from ichfed.data.patches import brain_edge, sample_centres
+
+    site = make_site(tmp_path / "site", n=1)
+    spec, _ = preset("demo")
+    scan = load_site_scans(site, spec)[0]
+    edge = brain_edge(scan.brain, scan.canonical.spacing, 3.0)
+    assert edge.any() and (edge <= scan.brain).all()
+    centres = sample_centres(scan.label, scan.brain, 20, np.random.default_rng(1), 2.0, edge)
+    background = centres[scan.label[tuple(centres.T)] == 0]
+    assert len(background) == 40
+    assert edge[tuple(background.T)].sum() >= 20

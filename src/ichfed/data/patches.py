@@ -9,23 +9,40 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy import ndimage
 
 from ichfed.data.prepare import PreparedScan
 
 
 def sample_centres(label: np.ndarray, brain: np.ndarray, n_lesion: int,
-                   rng: np.random.Generator, background_ratio: float = 1.0) -> np.ndarray:
+                   rng: np.random.Generator, background_ratio: float = 1.0,
+                   edge: np.ndarray | None = None) -> np.ndarray:
     """(M, 3) voxel centres: up to n_lesion on lesion voxels, `background_ratio` times as many
     on other brain voxels. Scans without a lesion still give n_lesion * background_ratio / 4
-    brain patches, so they teach 'no bleed'."""
+    brain patches, so they teach 'no bleed'. With an `edge` mask, half of the brain patches are
+    drawn from it (the rim inside the skull, where partial volume mimics thin subdurals)."""
     lesion = np.argwhere(label > 0)
-    other = np.argwhere(brain & (label == 0))
     n_les = min(n_lesion, len(lesion))
-    n_other = min(len(other), int(background_ratio * (n_les if n_les else n_lesion / 4)))
+    n_other = int(background_ratio * (n_les if n_les else n_lesion / 4))
     picks = [lesion[rng.choice(len(lesion), n_les, replace=False)]] if n_les else []
-    if n_other:
-        picks.append(other[rng.choice(len(other), n_other, replace=False)])
+    pools = [(brain & (label == 0), n_other)]
+    if edge is not None:
+        pools = [(brain & (label == 0), n_other - n_other // 2),
+                 (edge & brain & (label == 0), n_other // 2)]
+    for pool, n in pools:
+        where = np.argwhere(pool)
+        n = min(n, len(where))
+        if n:
+            picks.append(where[rng.choice(len(where), n, replace=False)])
     return np.concatenate(picks) if picks else np.zeros((0, 3), int)
+
+
+def brain_edge(brain: np.ndarray, spacing: tuple[float, ...], width_mm: float) -> np.ndarray:
+    """Brain voxels within `width_mm` (in-plane) of the brain mask's border."""
+    radius = [max(1, int(round(width_mm / s))) for s in spacing[:2]]
+    x, y = np.ogrid[-radius[0]:radius[0] + 1, -radius[1]:radius[1] + 1]
+    disk = ((x / radius[0]) ** 2 + (y / radius[1]) ** 2 <= 1)[:, :, None]
+    return brain & ~ndimage.binary_erosion(brain, disk)
 
 
 class PatchSet:
@@ -33,13 +50,17 @@ class PatchSet:
     C = 1 + 2 * context channels are the centre slice and its neighbours."""
 
     def __init__(self, scans: list[PreparedScan], patch: int, n_lesion: int, seed: int,
-                 device: torch.device, background_ratio: float = 1.0, context: int = 0) -> None:
+                 device: torch.device, background_ratio: float = 1.0, context: int = 0,
+                 edge_mm: float = 0.0) -> None:
         rng = np.random.default_rng(seed)
         half = patch // 2
         self.patch, self.context = patch, context
         self.images, self.labels, rows = [], [], []
         for index, scan in enumerate(scans):
-            centres = sample_centres(scan.label, scan.brain, n_lesion, rng, background_ratio)
+            edge = (brain_edge(scan.brain, scan.canonical.spacing, edge_mm) if edge_mm
+                    else None)
+            centres = sample_centres(scan.label, scan.brain, n_lesion, rng, background_ratio,
+                                     edge)
             img = torch.from_numpy(scan.image).to(device)
             lab = torch.from_numpy(scan.label.astype(np.float32)).to(device)
             self.images.append(F.pad(img, (context, context, half, half, half, half)))

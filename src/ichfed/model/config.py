@@ -37,6 +37,7 @@ class TrainSpec:
     patch: int = 128
     lesion_patches: int = 1000  # per scan
     background_ratio: float = 1.0  # non-lesion brain patches per lesion patch (the paper: 1:1)
+    edge_mm: float = 0.0  # >0: half the brain patches from this rim inside the skull
     batch_size: int = 128
     lr: float = 1e-4
     max_epochs: int = 200
@@ -54,12 +55,13 @@ PRESETS: dict[str, tuple[ModelSpec, TrainSpec, str]] = {
     "paper": (ModelSpec(), TrainSpec(),
               "The paper's 2D U-Net (7.8 M parameters), raw HU, 128x128 patches, batch 128, "
               "Adam 1e-4, early stopping patience 10. Meant for a GPU."),
-    "demo": (ModelSpec(features=(16, 32, 64, 128, 256, 16), deep_dropout=0.2, norm="instance",
+    "demo": (ModelSpec(features=(16, 32, 64, 128, 256, 16), deep_dropout=0.2, norm="batch",
                        hu_window=(0.0, 150.0), hu_scale=1 / 150, context_slices=1),
-             TrainSpec(patch=64, lesion_patches=64, background_ratio=2.0, batch_size=32, lr=1e-3,
+             TrainSpec(patch=64, lesion_patches=64, background_ratio=2.0, edge_mm=8.0,
+                       batch_size=32, lr=1e-3,
                        max_epochs=60, patience=8, max_minutes=9.0),
              "A lighter U-Net (1.9 M parameters) on 64x64 patches with the neighbouring slices as "
-             "context, a 0-150 HU window and instance norm: trains on a 2-core CPU in minutes."),
+             "context, a 0-150 HU window and batch norm: trains on a 2-core CPU in minutes."),
 }
 
 

@@ -49,7 +49,8 @@ def fit(train_scans: list[PreparedScan], val_scans: list[PreparedScan], spec: Mo
     if not val_scans:
         raise IchfedError("training needs at least two labelled scans (one for validation)")
     trainer = Trainer(spec, tspec, device)
-    options = {"background_ratio": tspec.background_ratio, "context": spec.context_slices}
+    options = {"background_ratio": tspec.background_ratio, "context": spec.context_slices,
+               "edge_mm": tspec.edge_mm}
     train_patches = PatchSet(train_scans, tspec.patch, tspec.lesion_patches, tspec.seed, device,
                              **options)
     val_patches = PatchSet(val_scans, tspec.patch, tspec.lesion_patches, tspec.seed + 1, device,
