@@ -12,6 +12,7 @@ from ichfed.data.prepare import prepare_scan
 from ichfed.errors import IchfedError
 from ichfed.io import CTVolume, read_ct, write_mask
 from ichfed.io.reader import ensure_readable
+from ichfed.io.volume import case_name
 from ichfed.model.bundle import LoadedModel, load_model
 from ichfed.report.tables import write_csv
 
@@ -84,7 +85,7 @@ def predict_inputs(inputs: list[Path], model_dir: Path, out: Path, device: torch
     """
     for path in inputs:
         ensure_readable(path)
-    names = [CTVolume(np.zeros(0), np.eye(4), Path(p)).name for p in inputs]
+    names = [case_name(Path(p)) for p in inputs]
     if len(set(names)) != len(names):
         raise IchfedError("two inputs share a case name; their masks would overwrite each other")
     model = load_model(model_dir, device)

@@ -6,12 +6,15 @@ boundary metrics undefined (NaN, left out of means), the volume error still coun
 
 import math
 import warnings
+from pathlib import Path
 
 import numpy as np
 import torch
 from monai.metrics import compute_hausdorff_distance, compute_surface_dice
 from scipy import stats
 
+from ichfed.errors import IchfedError, InputError
+from ichfed.io import open_site, read_mask
 from ichfed.metrics.overlap import dice
 
 SURFACE_TOLERANCE_MM = 1.0
@@ -70,13 +73,8 @@ def summarize(rows: list[dict]) -> dict:
             else math.nan}
 
 
-def evaluate_folder(pred_dir, truth_root) -> tuple[list[dict], dict]:
+def evaluate_folder(pred_dir: str | Path, truth_root: str | Path) -> tuple[list[dict], dict]:
     """Compare PRED/<case>_mask.nii.gz with SITE/masks/<case>.nii.gz for every labelled case."""
-    from pathlib import Path
-
-    from ichfed.errors import IchfedError, InputError
-    from ichfed.io import open_site, read_mask
-
     pred_dir = Path(pred_dir)
     site = open_site(truth_root)
     rows = []
