@@ -9,9 +9,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from ichfed.io.volume import HU_AIR
 from ichfed.phantom.fields import SmoothField
-
-HU_AIR = -1000.0
 
 
 def _sig(v: np.ndarray) -> np.ndarray:

@@ -10,8 +10,9 @@ import numpy as np
 from scipy import ndimage
 
 from ichfed.errors import InputError
+from ichfed.io.volume import HU_AIR
 from ichfed.io.writer import write_nifti
-from ichfed.phantom.anatomy import HU_AIR, Head, HeadParams
+from ichfed.phantom.anatomy import Head, HeadParams
 from ichfed.phantom.fields import SmoothField
 from ichfed.phantom.lesions import Lesion, paint, sample_lesions
 from ichfed.phantom.profiles import Annotation, SiteProfile
