@@ -18,7 +18,6 @@ from ichfed.io import open_site, read_mask
 from ichfed.metrics.overlap import dice
 
 SURFACE_TOLERANCE_MM = 1.0
-warnings.filterwarnings("ignore", message=".*always_return_as_numpy.*", category=FutureWarning)
 
 
 def _boundary(pred: np.ndarray, truth: np.ndarray, spacing: tuple[float, ...]) -> tuple:
@@ -31,6 +30,13 @@ def _boundary(pred: np.ndarray, truth: np.ndarray, spacing: tuple[float, ...]) -
         return torch.from_numpy(m[box].astype(np.float32))[None, None]
 
     p, t = onehot(pred), onehot(truth)
+    with warnings.catch_warnings():  # MONAI 1.6 warns about its own internal argument
+        warnings.filterwarnings("ignore", message=".*always_return_as_numpy.*",
+                                category=FutureWarning)
+        return _monai_boundary(p, t, spacing)
+
+
+def _monai_boundary(p: torch.Tensor, t: torch.Tensor, spacing: tuple[float, ...]) -> tuple:
     hd = compute_hausdorff_distance(p, t, include_background=True, percentile=95,
                                     spacing=list(spacing))
     sd = compute_surface_dice(p, t, class_thresholds=[SURFACE_TOLERANCE_MM],
