@@ -36,9 +36,12 @@ def _atomic_write(path: Path, write) -> None:
             os.unlink(tmp)
 
 
-def save_weights(net: torch.nn.Module, folder: Path) -> None:
+def save_weights(weights: torch.nn.Module | dict, folder: Path) -> None:
+    """The network's (or a state dict's) tensors, written atomically."""
     folder.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
+    if isinstance(weights, torch.nn.Module):
+        weights = weights.state_dict()
+    state = {k: v.detach().cpu().contiguous() for k, v in weights.items()}
     _atomic_write(folder / WEIGHTS, lambda tmp: save_file(state, tmp))
 
 

@@ -46,9 +46,14 @@ class TrainSpec:
     val_fraction: float = 0.2  # of scans, never of patches (a patch split leaks)
     max_minutes: float = 0.0  # 0: no time budget
     seed: int = 0
+    compile: bool = False  # torch.compile the network (CUDA only; slow first epoch)
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "TrainSpec":
+        return cls(**data)
 
 
 PRESETS: dict[str, tuple[ModelSpec, TrainSpec, str]] = {

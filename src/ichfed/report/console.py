@@ -63,3 +63,11 @@ def print_rows(rows: list[dict], title: str = "") -> None:
     for row in rows:
         table.add_row(*(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row.values()))
     Console().print(table)
+
+
+def print_round(row: dict) -> None:
+    """One federation round as one line (round, sites, losses, time, traffic)."""
+    Console().print(f"round {row['round']:>3}  {row['sites']:<20} train {row['train_loss']:.4f} "
+                    f"val {row['val_loss']:.4f}  {row['seconds']:6.1f} s  "
+                    f"sent {row['bytes_sent'] / 1e6:.1f} MB  "
+                    f"received {row['bytes_received'] / 1e6:.1f} MB")

@@ -26,6 +26,24 @@ def split_scans(scans: list, fraction: float, seed: int) -> tuple[list, list]:
     return [scans[i] for i in order[n_val:]], [scans[i] for i in order[:n_val]]
 
 
+def split_site(root: Path, spec: ModelSpec, tspec: TrainSpec) -> tuple[list, list]:
+    """A site's labelled scans, prepared and split into train and validation scans."""
+    return split_scans(load_site_scans(root, spec), tspec.val_fraction, tspec.seed)
+
+
+def make_patches(train_scans: list[PreparedScan], val_scans: list[PreparedScan], spec: ModelSpec,
+                 tspec: TrainSpec, device: torch.device) -> tuple[PatchSet, PatchSet]:
+    """Training and validation patches, drawn with seeds fixed by the TrainSpec."""
+    if not val_scans:
+        raise IchfedError("training needs at least two labelled scans (one for validation)")
+    options = {"background_ratio": tspec.background_ratio, "context": spec.context_slices,
+               "edge_mm": tspec.edge_mm}
+    return (PatchSet(train_scans, tspec.patch, tspec.lesion_patches, tspec.seed, device,
+                     **options),
+            PatchSet(val_scans, tspec.patch, tspec.lesion_patches, tspec.seed + 1, device,
+                     **options))
+
+
 def check_out(out: Path, resume: bool) -> None:
     """Refuse to overwrite a finished model; refuse to resume what has no checkpoint."""
     if resume and not (out / CHECKPOINT).exists():
@@ -46,15 +64,8 @@ def fit(train_scans: list[PreparedScan], val_scans: list[PreparedScan], spec: Mo
         on_batch: Callable[[int], None] | None = None) -> dict:
     """Train, keep the best weights in `out`, write its config; returns the training summary."""
     out.mkdir(parents=True, exist_ok=True)
-    if not val_scans:
-        raise IchfedError("training needs at least two labelled scans (one for validation)")
+    train_patches, val_patches = make_patches(train_scans, val_scans, spec, tspec, device)
     trainer = Trainer(spec, tspec, device)
-    options = {"background_ratio": tspec.background_ratio, "context": spec.context_slices,
-               "edge_mm": tspec.edge_mm}
-    train_patches = PatchSet(train_scans, tspec.patch, tspec.lesion_patches, tspec.seed, device,
-                             **options)
-    val_patches = PatchSet(val_scans, tspec.patch, tspec.lesion_patches, tspec.seed + 1, device,
-                           **options)
     state = {"epoch": 0, "best": float("inf"), "best_epoch": 0, "wait": 0, "history": [],
              "seconds": 0.0}
     checkpoint = out / CHECKPOINT
@@ -68,9 +79,8 @@ def fit(train_scans: list[PreparedScan], val_scans: list[PreparedScan], spec: Mo
     start = time.time() - state["seconds"]
     while state["epoch"] < tspec.max_epochs:
         epoch = state["epoch"] + 1
-        rng = np.random.default_rng([tspec.seed, epoch])
         t0 = time.time()
-        train_loss = trainer.train_epoch(train_patches, rng, on_batch)
+        train_loss = trainer.train_epoch(train_patches, epoch, on_batch)
         val_loss = trainer.validate(val_patches)
         row = {"epoch": epoch, "train_loss": round(train_loss, 5),
                "val_loss": round(val_loss, 5), "seconds": round(time.time() - t0, 2)}
@@ -112,8 +122,7 @@ def train_sites(sites: list[Path], out: Path, spec: ModelSpec, tspec: TrainSpec,
     train, val, names = [], [], []
     for root in sites:
         names.append(open_site(root).name)
-        scans = load_site_scans(root, spec)
-        t, v = split_scans(scans, tspec.val_fraction, tspec.seed)
+        t, v = split_site(root, spec, tspec)
         train += t
         val += v
     meta = {"sites": names}

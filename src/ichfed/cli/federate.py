@@ -1,0 +1,48 @@
+"""`ichfed federate`: several sites train one model on Flower (simulation or a coordinator)."""
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ichfed.cli import command
+from ichfed.cli.train import parse_overrides
+
+
+@command
+def federate(
+    sites: Annotated[list[Path] | None, typer.Argument(
+        help="Site folders (simulation). Leave out with --coordinator.", readable=False)] = None,
+    out: Annotated[Path, typer.Option(help="Model folder the coordinator writes.")] = Path(
+        "federated-model"),
+    strategy: Annotated[str, typer.Option(help="cwt (the paper), fedavg or fedprox.")] = "cwt",
+    preset: Annotated[str, typer.Option(help="demo (CPU minutes) or paper (GPU).")] = "demo",
+    set_: Annotated[list[str], typer.Option("--set", help="Override a preset setting, e.g. "
+                                            "--set max_epochs=5.")] = [],  # noqa: B006
+    carry_optimizer: Annotated[bool, typer.Option(
+        help="cwt: send the Adam state along with the weights.")] = False,
+    proximal_mu: Annotated[float, typer.Option(help="fedprox: proximal term weight.")] = 0.01,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N (the sites').")] = "auto",
+    resume: Annotated[bool, typer.Option(help="Continue from OUT's last completed round.")] = False,
+    coordinator: Annotated[str | None, typer.Option(
+        help="HOST:PORT of an `ichfed coordinator`: submit the run there instead of "
+             "simulating.")] = None,
+    num_sites: Annotated[int, typer.Option(help="With --coordinator: sites to wait for.")] = 2,
+    certs: Annotated[Path | None, typer.Option(
+        help="With --coordinator: the coordinator's folder (for its CA certificate).")] = None,
+) -> None:
+    """Train one model across sites; the folder works with `ichfed predict`."""
+    from ichfed.federated import run_plan
+    from ichfed.federated.plan import Plan
+    from ichfed.model.config import preset as get_preset
+
+    spec, tspec = get_preset(preset, **parse_overrides(set_))
+    plan = Plan(strategy=strategy, model=spec, train=tspec, out=str(out.resolve()),
+                sites=tuple(str(s.resolve()) for s in sites or ()),
+                num_sites=num_sites if coordinator else len(sites or ()),
+                carry_optimizer=carry_optimizer, proximal_mu=proximal_mu, device=device,
+                resume=resume)
+    summary = run_plan(plan, coordinator=coordinator, certs=certs)
+    typer.echo(f"best round {summary['best_round']} of {summary['rounds']} "
+               f"(val loss {summary['best_val_loss']:.4f}, {summary['stopped']}, "
+               f"{summary['seconds']:.0f} s); model in {out}")

@@ -1,0 +1,78 @@
+"""The hospital's side: a Flower ClientApp that trains and validates on its own site only.
+
+Replies carry weights (and Adam state for `cwt --carry-optimizer`) and aggregate numbers: the
+site's name, a loss, a patch count, seconds. Never case ids, file names or images.
+"""
+
+import time
+
+from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
+from flwr.clientapp import ClientApp
+
+from ichfed.device import resolve_device
+from ichfed.federated.local import (
+    LocalSite,
+    local_update,
+    local_validation,
+    open_local_site,
+    template_optimizer,
+)
+from ichfed.federated.payload import optimizer_record, optimizer_state
+from ichfed.federated.plan import Plan, plan_from
+
+
+def _site(context: Context, plan: Plan) -> tuple[LocalSite, object]:
+    """This node's data: `data-dir` from a deployed SuperNode's node config, or in the
+    simulation the site whose position in the plan's list is this node's partition id."""
+    node = context.node_config
+    root = node["data-dir"] if "data-dir" in node else plan.sites[int(node["partition-id"])]
+    device = resolve_device(str(node.get("device", plan.device)))
+    return open_local_site(root, plan.model, plan.train, device), device
+
+
+def make_client_app(fallback: dict | None = None) -> ClientApp:
+    """The ClientApp; `fallback` is the run config the simulation bakes in."""
+    app = ClientApp()
+
+    @app.query()
+    def name(msg: Message, context: Context) -> Message:
+        site, _ = _site(context, plan_from(context.run_config, fallback or {}))
+        return Message(RecordDict({"site": ConfigRecord({"name": site.name})}), reply_to=msg)
+
+    @app.train()
+    def train(msg: Message, context: Context) -> Message:
+        plan = plan_from(context.run_config, fallback or {})
+        site, device = _site(context, plan)
+        config = msg.content["config"]
+        adam = None
+        if "optimizer" in msg.content:
+            adam = optimizer_state(msg.content["optimizer"],
+                                   template_optimizer(plan.model, plan.train))
+        update = local_update(site, plan.model, plan.train, device,
+                              msg.content["arrays"].to_torch_state_dict(),
+                              epoch=int(config["server-round"]), optimizer=adam,
+                              proximal_mu=float(config.get("proximal-mu", 0.0)))
+        content = RecordDict({
+            "arrays": ArrayRecord(update.weights),
+            "metrics": MetricRecord({"train-loss": update.train_loss,
+                                     "num-examples": update.examples,
+                                     "train-seconds": update.seconds})})
+        if plan.carry_optimizer:
+            content["optimizer"] = optimizer_record(update.optimizer)
+        return Message(content, reply_to=msg)
+
+    @app.evaluate()
+    def evaluate(msg: Message, context: Context) -> Message:
+        plan = plan_from(context.run_config, fallback or {})
+        site, device = _site(context, plan)
+        start = time.time()
+        loss = local_validation(site, plan.model, plan.train, device,
+                                msg.content["arrays"].to_torch_state_dict())
+        return Message(RecordDict({"metrics": MetricRecord(
+            {"val-loss": loss, "num-examples": len(site.val),
+             "val-seconds": time.time() - start})}), reply_to=msg)
+
+    return app
+
+
+app = make_client_app()

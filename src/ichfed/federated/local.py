@@ -1,0 +1,73 @@
+"""A site's side of a round, engine-free: the split, patches and Trainer of `ichfed train`, so a
+round at one site computes exactly one local epoch of `ichfed train`."""
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from ichfed.data.patches import PatchSet
+from ichfed.io import open_site
+from ichfed.model.config import ModelSpec, TrainSpec
+from ichfed.train.fit import make_patches, split_site
+from ichfed.train.trainer import Trainer
+
+
+@dataclass
+class LocalSite:
+    name: str
+    train: PatchSet
+    val: PatchSet
+
+
+@dataclass
+class Update:
+    weights: dict
+    optimizer: dict
+    train_loss: float
+    examples: int
+    seconds: float
+
+
+_OPEN: dict[tuple, LocalSite] = {}
+
+
+def open_local_site(root: str | Path, spec: ModelSpec, tspec: TrainSpec,
+                    device: torch.device) -> LocalSite:
+    """The site's patches, prepared once per process (a simulated node's actor or a deployed
+    site's ClientApp process serves every round from this cache)."""
+    key = (str(Path(root).resolve()), json.dumps(spec.to_dict()), json.dumps(tspec.to_dict()),
+           str(device))
+    if key not in _OPEN:
+        train, val = split_site(Path(root), spec, tspec)
+        _OPEN[key] = LocalSite(open_site(root).name,
+                               *make_patches(train, val, spec, tspec, device))
+    return _OPEN[key]
+
+
+def local_update(site: LocalSite, spec: ModelSpec, tspec: TrainSpec, device: torch.device,
+                 weights: dict, epoch: int, optimizer: dict | None = None,
+                 proximal_mu: float = 0.0) -> Update:
+    """One local epoch from the given weights (and Adam state, when it travels)."""
+    trainer = Trainer(spec, tspec, device)
+    trainer.net.load_state_dict(weights)
+    if optimizer is not None:
+        trainer.optimizer.load_state_dict(optimizer)
+    start = time.time()
+    loss = trainer.train_epoch(site.train, epoch, proximal_mu=proximal_mu)
+    return Update(trainer.net.state_dict(), trainer.optimizer.state_dict(), loss,
+                  len(site.train), time.time() - start)
+
+
+def local_validation(site: LocalSite, spec: ModelSpec, tspec: TrainSpec, device: torch.device,
+                     weights: dict) -> float:
+    trainer = Trainer(spec, tspec, device)
+    trainer.net.load_state_dict(weights)
+    return trainer.validate(site.val)
+
+
+def template_optimizer(spec: ModelSpec, tspec: TrainSpec) -> dict:
+    """A fresh Adam's state dict: the param groups an incoming Adam state is attached to."""
+    return Trainer(spec, tspec, torch.device("cpu")).optimizer.state_dict()

@@ -1,0 +1,184 @@
+"""The coordinator's side: a Flower ServerApp that runs the plan's strategy round by round,
+keeps the best global model, and writes a model folder `ichfed predict` reads.
+
+Flower's `Strategy.start` runs a fixed number of rounds; the paper stops early on the sites'
+validation loss, so the round loop lives here and calls the strategy's own configure/aggregate
+steps over Flower's Grid.
+"""
+
+import os
+import time
+from collections.abc import Callable
+from logging import INFO, WARNING
+from pathlib import Path
+
+import torch
+from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MessageType, RecordDict
+from flwr.common import log
+from flwr.serverapp import Grid, ServerApp
+
+from ichfed.errors import IchfedError
+from ichfed.federated.payload import payload_bytes, problem_with
+from ichfed.federated.plan import Plan, plan_from
+from ichfed.federated.strategies import build_strategy
+from ichfed.model.bundle import save_config, save_weights
+from ichfed.model.network import build_network
+from ichfed.report.tables import write_csv
+from ichfed.train.fit import CHECKPOINT
+
+LOG = "federation.csv"
+
+
+def initial_weights(plan: Plan) -> dict:
+    """The same initial network `ichfed train` builds for this seed."""
+    torch.manual_seed(plan.train.seed)
+    return build_network(plan.model).state_dict()
+
+
+def discover_sites(grid: Grid, plan: Plan) -> dict[int, str]:
+    """Wait for the plan's number of sites, then ask each for its name: the strategies order
+    sites by name, since node ids change from run to run."""
+    deadline = time.time() + plan.round_timeout
+    while len(nodes := list(grid.get_node_ids())) < plan.num_sites:
+        if time.time() > deadline:
+            raise IchfedError(f"only {len(nodes)} of {plan.num_sites} sites connected")
+        time.sleep(1.0)
+    asks = [Message(RecordDict({"config": ConfigRecord()}), dst_node_id=node,
+                    message_type=MessageType.QUERY) for node in nodes]
+    names = {}
+    for reply in grid.send_and_receive(asks, timeout=plan.round_timeout):
+        if reply.has_error():
+            raise IchfedError(f"a site failed to start: {reply.error.reason}")
+        names[reply.metadata.src_node_id] = str(reply.content["site"]["name"])
+    if len(set(names.values())) < len(names):
+        raise IchfedError(f"two sites share a name: {sorted(names.values())}")
+    return names
+
+
+def _screen(replies: list[Message], model: ArrayRecord, names: dict[int, str]) -> list[Message]:
+    """Drop failed replies and replies whose weights are malformed or not finite (logged)."""
+    good = []
+    for reply in replies:
+        site = names.get(reply.metadata.src_node_id, "unknown site")
+        if reply.has_error():
+            log(WARNING, "ichfed: %s failed this round: %s", site, reply.error.reason)
+            continue
+        problems = [problem_with(reply.content["arrays"], model)]
+        if "optimizer" in reply.content:
+            problems.append(problem_with(reply.content["optimizer"],
+                                         reply.content["optimizer"]))
+        problem = next((p for p in problems if p), None)
+        if problem:
+            log(WARNING, "ichfed: rejected %s's update: %s", site, problem)
+            continue
+        good.append(reply)
+    return good
+
+
+def _save_checkpoint(out: Path, arrays: ArrayRecord, strategy, state: dict) -> None:
+    tmp = out / f".{CHECKPOINT}.tmp"
+    optimizer = getattr(strategy, "optimizer", None)
+    torch.save({"weights": arrays.to_torch_state_dict(), "state": state,
+                "optimizer": optimizer.to_torch_state_dict() if optimizer else None}, tmp)
+    os.replace(tmp, out / CHECKPOINT)
+
+
+def run_federation(grid: Grid, plan: Plan, on_round: Callable[[dict], None] | None = None
+                   ) -> dict:
+    """Rounds until early stopping on the sites' pooled validation loss; returns the summary."""
+    out = Path(plan.out)
+    out.mkdir(parents=True, exist_ok=True)
+    names = discover_sites(grid, plan)
+    order = sorted(names, key=names.get)
+    strategy = build_strategy(plan, order)
+    arrays = ArrayRecord(initial_weights(plan))
+    state = {"round": 0, "best": float("inf"), "best_round": 0, "wait": 0, "history": [],
+             "seconds": 0.0}
+    if plan.resume:
+        saved = torch.load(out / CHECKPOINT, weights_only=False)
+        arrays, state = ArrayRecord(saved["weights"]), saved["state"]
+        if saved["optimizer"] is not None:
+            strategy.optimizer = ArrayRecord(saved["optimizer"])
+    tspec = plan.train
+    stopped = "max rounds"
+    start = time.time() - state["seconds"]
+    while state["round"] < tspec.max_epochs:
+        rnd = state["round"] + 1
+        t0 = time.time()
+        sent = list(strategy.configure_train(rnd, arrays, ConfigRecord(), grid))
+        replies = _screen(list(grid.send_and_receive(sent, timeout=plan.round_timeout)),
+                          arrays, names)
+        if not replies:
+            raise IchfedError(f"round {rnd}: no usable update from "
+                              f"{', '.join(names[m.metadata.dst_node_id] for m in sent)}; the "
+                              f"last completed round's model is in {out / CHECKPOINT}")
+        new, train_metrics = strategy.aggregate_train(rnd, replies)
+        arrays = new if new is not None else arrays
+        asks = list(strategy.configure_evaluate(rnd, arrays, ConfigRecord(), grid))
+        answers = [r for r in grid.send_and_receive(asks, timeout=plan.round_timeout)
+                   if not r.has_error()]
+        if len(answers) < len(asks):
+            raise IchfedError(f"round {rnd}: {len(asks) - len(answers)} site(s) did not "
+                              "validate the model")
+        val_loss = float(strategy.aggregate_evaluate(rnd, answers)["val-loss"])
+        row = {"round": rnd,
+               "sites": " ".join(sorted(names[r.metadata.src_node_id] for r in replies)),
+               "train_loss": round(float(train_metrics["train-loss"]), 5),
+               "val_loss": round(val_loss, 5), "seconds": round(time.time() - t0, 2),
+               "train_seconds": round(max(float(r.content["metrics"]["train-seconds"])
+                                          for r in replies), 2),
+               "val_seconds": round(max(float(r.content["metrics"]["val-seconds"])
+                                        for r in answers), 2),
+               "bytes_sent": sum(payload_bytes(m.content) for m in sent + asks),
+               "bytes_received": sum(payload_bytes(r.content) for r in replies + answers)}
+        state["history"].append(row)
+        state["round"] = rnd
+        if val_loss < state["best"] - tspec.min_delta:
+            state.update(best=val_loss, best_round=rnd, wait=0)
+            save_weights(arrays.to_torch_state_dict(), out)
+        else:
+            state["wait"] += 1
+        state["seconds"] = time.time() - start
+        _save_checkpoint(out, arrays, strategy, state)
+        write_csv(state["history"], out / LOG)
+        log(INFO, "ichfed: round %s", row)
+        if on_round:
+            on_round(row)
+        if state["wait"] >= tspec.patience:
+            stopped = "early stopping"
+            break
+        if tspec.max_minutes and state["seconds"] > 60 * tspec.max_minutes:
+            stopped = "time budget"
+            break
+    summary = {"strategy": plan.strategy, "sites": [names[n] for n in order],
+               "carry_optimizer": plan.carry_optimizer, "rounds": state["round"],
+               "best_round": state["best_round"], "best_val_loss": round(state["best"], 5),
+               "stopped": stopped, "seconds": round(state["seconds"], 1),
+               "history": state["history"]}
+    save_config(out, plan.model, plan.train.to_dict(), summary)
+    (out / CHECKPOINT).unlink()
+    return summary
+
+
+def make_server_app(fallback: dict | None = None,
+                    wrap_grid: Callable[[Grid], Grid] | None = None,
+                    on_round: Callable[[dict], None] | None = None,
+                    errors: list | None = None) -> ServerApp:
+    """The ServerApp; the simulation passes its run config, a progress callback and a list
+    that receives the error, since Flower's in-process simulation swallows it."""
+    app = ServerApp()
+
+    @app.main()
+    def main(grid: Grid, context: Context) -> None:
+        plan = plan_from(context.run_config, fallback or {})
+        try:
+            run_federation(wrap_grid(grid) if wrap_grid else grid, plan, on_round)
+        except Exception as exc:
+            if errors is not None:
+                errors.append(exc)
+            raise
+
+    return app
+
+
+app = make_server_app()

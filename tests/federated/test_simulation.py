@@ -1,0 +1,144 @@
+"""Flower simulation: cwt equals local training, fedavg of identical sites equals one site's
+update, only weights and aggregate numbers cross the network, bad replies are never merged."""
+
+import json
+import math
+import shutil
+
+import pytest
+import torch
+from flwr.app import ArrayRecord
+from safetensors.torch import load_file
+from typer.testing import CliRunner
+
+from ichfed.cli import app
+from ichfed.federated.local import local_update, open_local_site
+from ichfed.federated.plan import Plan
+from ichfed.federated.server_app import initial_weights
+from ichfed.federated.simulation import simulate
+from ichfed.model.config import preset
+from tests.helpers import make_site
+
+TINY = dict(features=(4, 4, 8, 8, 16, 4), patch=32, lesion_patches=8, batch_size=8)
+CPU = torch.device("cpu")
+
+
+def _weights(folder):
+    return load_file(folder / "model.safetensors")
+
+
+def _assert_same(a: dict, b: dict, atol: float = 1e-5) -> None:
+    assert a.keys() == b.keys()
+    for key in a:
+        torch.testing.assert_close(a[key].float(), b[key].float(), atol=atol, rtol=1e-4)
+
+
+@pytest.fixture(scope="module")
+def sites(tmp_path_factory):
+    root = tmp_path_factory.mktemp("sites")
+    return [make_site(root / name, n=3) for name in ("beta", "alpha")]
+
+
+def test_cwt_on_one_site_equals_train(tmp_path, sites):
+    settings = ["--set", "max_epochs=3", "--set", "features=[4,4,8,8,16,4]", "--set", "patch=32",
+                "--set", "lesion_patches=8", "--set", "batch_size=8", "--set", "max_minutes=0"]
+    runner = CliRunner()
+    trained = runner.invoke(app, ["train", str(sites[0]), "--out", str(tmp_path / "t"),
+                                  "--device", "cpu", *settings])
+    assert trained.exit_code == 0, trained.output
+    fed = runner.invoke(app, ["federate", str(sites[0]), "--strategy", "cwt", "--out",
+                              str(tmp_path / "f"), "--carry-optimizer", "--device", "cpu",
+                              *settings])
+    assert fed.exit_code == 0, fed.output
+    assert "round   3" in fed.output
+    _assert_same(_weights(tmp_path / "t"), _weights(tmp_path / "f"))
+    config = json.loads((tmp_path / "f" / "config.json").read_text())
+    assert config["summary"]["strategy"] == "cwt" and config["summary"]["rounds"] == 3
+    assert "case0" not in json.dumps(config)
+    predicted = runner.invoke(app, ["predict", str(sites[0] / "images" / "case00.nii.gz"),
+                                    "--model", str(tmp_path / "f"), "--out",
+                                    str(tmp_path / "p"), "--device", "cpu"])
+    assert predicted.exit_code == 0, predicted.output
+
+
+def test_fedavg_of_identical_sites_equals_one_update(tmp_path, sites):
+    twin = shutil.copytree(sites[0], tmp_path / "twin")
+    spec, tspec = preset("demo", max_epochs=1, max_minutes=0, **TINY)
+    simulate(Plan(strategy="fedavg", model=spec, train=tspec, out=str(tmp_path / "m"),
+                  sites=(str(sites[0]), str(twin)), num_sites=2, device="cpu"))
+    alone = local_update(open_local_site(sites[0], spec, tspec, CPU), spec, tspec, CPU,
+                         initial_weights(Plan(model=spec, train=tspec)), epoch=1)
+    _assert_same(_weights(tmp_path / "m"), alone.weights)
+
+
+class Recorder:
+    """A Grid that passes everything through and keeps every message both ways."""
+
+    def __init__(self, grid, corrupt_site_weights: bool = False):
+        self.grid, self.corrupt, self.seen = grid, corrupt_site_weights, []
+
+    def __getattr__(self, name):
+        return getattr(self.grid, name)
+
+    def send_and_receive(self, messages, timeout=None):
+        messages = list(messages)
+        self.seen += [m.content for m in messages]
+        replies = list(self.grid.send_and_receive(messages, timeout=timeout))
+        if self.corrupt:
+            for reply in replies:
+                if "arrays" in reply.content and reply.metadata.src_node_id == min(
+                        r.metadata.src_node_id for r in replies):
+                    state = reply.content["arrays"].to_torch_state_dict()
+                    state[next(iter(state))].fill_(float("nan"))
+                    reply.content["arrays"] = ArrayRecord(state)
+        self.seen += [r.content for r in replies if not r.has_error()]
+        return replies
+
+
+def test_only_weights_and_aggregates_cross_the_network(tmp_path, sites):
+    spec, tspec = preset("demo", max_epochs=2, max_minutes=0, **TINY)
+    recorder = []
+    simulate(Plan(strategy="cwt", model=spec, train=tspec, out=str(tmp_path / "m"),
+                  sites=tuple(map(str, sites)), num_sites=2, device="cpu",
+                  carry_optimizer=True),
+             wrap_grid=lambda g: recorder.append(Recorder(g)) or recorder[0])
+    weight_keys = set(initial_weights(Plan(model=spec, train=tspec)))
+    config_keys = {"server-round", "proximal-mu", "name"}
+    metric_keys = {"train-loss", "num-examples", "train-seconds", "val-loss", "val-seconds"}
+    seen = recorder[0].seen
+    assert len(seen) > 6
+    for content in seen:
+        assert set(content.keys()) <= {"arrays", "optimizer", "config", "metrics", "site"}
+        for key, record in content.array_records.items():
+            names = set(record.keys())
+            assert names == weight_keys if key == "arrays" else all(
+                n.split(".", 1)[1] in {"step", "exp_avg", "exp_avg_sq"} for n in names)
+        for record in content.config_records.values():
+            assert set(record.keys()) <= config_keys
+            assert all(v in ("alpha", "beta") for k, v in record.items() if k == "name")
+        for record in content.metric_records.values():
+            assert set(record.keys()) <= metric_keys
+            assert all(isinstance(v, int | float) for v in record.values())
+
+
+def test_bad_update_is_rejected_and_logged(tmp_path, sites, caplog):
+    spec, tspec = preset("demo", max_epochs=1, max_minutes=0, **TINY)
+    simulate(Plan(strategy="fedavg", model=spec, train=tspec, out=str(tmp_path / "m"),
+                  sites=tuple(map(str, sites)), num_sites=2, device="cpu"),
+             wrap_grid=lambda g: Recorder(g, corrupt_site_weights=True))
+    assert all(torch.isfinite(v.float()).all() for v in _weights(tmp_path / "m").values())
+    history = json.loads((tmp_path / "m" / "config.json").read_text())["summary"]["history"]
+    assert len(history[0]["sites"].split()) == 1  # only the healthy site was merged
+    assert "NaN or Inf" in caplog.text
+
+
+def test_cwt_order_is_by_site_name(tmp_path, sites):
+    spec, tspec = preset("demo", max_epochs=3, max_minutes=0, **TINY)
+    runs = []
+    for n, order in enumerate((sites, sites[::-1])):
+        simulate(Plan(strategy="cwt", model=spec, train=tspec, out=str(tmp_path / f"m{n}"),
+                      sites=tuple(map(str, order)), num_sites=2, device="cpu"))
+        runs.append(json.loads((tmp_path / f"m{n}" / "config.json").read_text())["summary"])
+    assert [r["sites"] for r in runs[0]["history"]] == ["alpha", "beta", "alpha"]
+    assert [r["sites"] for r in runs[1]["history"]] == ["alpha", "beta", "alpha"]
+    assert math.isclose(runs[0]["best_val_loss"], runs[1]["best_val_loss"], rel_tol=1e-6)
