@@ -8,7 +8,6 @@ from collections.abc import Iterator
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from scipy import ndimage
 
 from ichfed.data.prepare import PreparedScan
@@ -47,7 +46,11 @@ def brain_edge(brain: np.ndarray, spacing: tuple[float, ...], width_mm: float) -
 
 class PatchSet:
     """Patches of several scans, served as shuffled batches of (B, C, P, P) tensors, where the
-    C = 1 + 2 * context channels are the centre slice and its neighbours."""
+    C = 1 + 2 * context channels are the centre slice and its neighbours.
+
+    Each scan is cropped to its brain (patch centres lie in the brain) and all are padded to one
+    shape and stacked, so a whole batch is cut out by one indexing operation on the device.
+    """
 
     def __init__(self, scans: list[PreparedScan], patch: int, n_lesion: int, seed: int,
                  device: torch.device, background_ratio: float = 1.0, context: int = 0,
@@ -55,18 +58,29 @@ class PatchSet:
         rng = np.random.default_rng(seed)
         half = patch // 2
         self.patch, self.context = patch, context
-        self.images, self.labels, rows = [], [], []
+        crops, rows = [], []
         for index, scan in enumerate(scans):
             edge = (brain_edge(scan.brain, scan.canonical.spacing, edge_mm) if edge_mm
                     else None)
             centres = sample_centres(scan.label, scan.brain, n_lesion, rng, background_ratio,
                                      edge)
-            img = torch.from_numpy(scan.image).to(device)
-            lab = torch.from_numpy(scan.label.astype(np.float32)).to(device)
-            self.images.append(F.pad(img, (context, context, half, half, half, half)))
-            self.labels.append(F.pad(lab, (0, 0, half, half, half, half)))
-            rows.append(np.column_stack([np.full(len(centres), index), centres]))
+            box = _brain_box(scan.brain)
+            crops.append((scan.image[box], scan.label[box]))
+            lo = np.array([b.start for b in box])
+            rows.append(np.column_stack([np.full(len(centres), index), centres - lo]))
         self.centres = np.concatenate(rows) if rows else np.zeros((0, 4), int)
+        shape = np.max([c[0].shape for c in crops], axis=0) if crops else np.zeros(3, int)
+        size = (len(crops), shape[0] + 2 * half, shape[1] + 2 * half, shape[2] + 2 * context)
+        self.images = torch.zeros(size, dtype=torch.float32, device=device)
+        self.labels = torch.zeros(size, dtype=torch.uint8, device=device)
+        for index, (image, label) in enumerate(crops):
+            x, y, z = image.shape
+            self.images[index, half:half + x, half:half + y, context:context + z] = (
+                torch.from_numpy(image))
+            self.labels[index, half:half + x, half:half + y, context:context + z] = (
+                torch.from_numpy(label))
+        self.offsets = torch.arange(patch, device=device)
+        self.slab = torch.arange(2 * context + 1, device=device)
 
     def __len__(self) -> int:
         return len(self.centres)
@@ -74,10 +88,22 @@ class PatchSet:
     def batches(self, batch_size: int, rng: np.random.Generator | None = None
                 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         order = rng.permutation(len(self)) if rng is not None else np.arange(len(self))
-        p, c = self.patch, 2 * self.context + 1
+        device = self.images.device
         for start in range(0, len(order), batch_size):
-            rows = self.centres[order[start:start + batch_size]]
-            x = torch.stack([self.images[s][i:i + p, j:j + p, k:k + c].permute(2, 0, 1)
-                             for s, i, j, k in rows])
-            y = torch.stack([self.labels[s][i:i + p, j:j + p, k] for s, i, j, k in rows])
-            yield x, y[:, None]
+            s, i, j, k = torch.from_numpy(self.centres[order[start:start + batch_size]]).to(
+                device).T
+            ii = (i[:, None] + self.offsets)[:, :, None, None]
+            jj = (j[:, None] + self.offsets)[:, None, :, None]
+            s = s[:, None, None, None]
+            x = self.images[s, ii, jj, (k[:, None] + self.slab)[:, None, None, :]]
+            y = self.labels[s, ii, jj, (k + self.context)[:, None, None, None]]
+            yield x.permute(0, 3, 1, 2), y.permute(0, 3, 1, 2).float()
+
+
+def _brain_box(brain: np.ndarray) -> tuple[slice, ...]:
+    """The brain's bounding box (the whole volume when there is no brain)."""
+    idx = np.argwhere(brain)
+    if not len(idx):
+        return tuple(slice(0, n) for n in brain.shape)
+    lo, hi = idx.min(0), idx.max(0) + 1
+    return tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))

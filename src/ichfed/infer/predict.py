@@ -37,12 +37,16 @@ def _probabilities(net: torch.nn.Module, image: np.ndarray, batch: int, device: 
     vol = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))
     vol = F.pad(vol, (0, 0, 0, 0, context, context))  # (Z + 2c, X, Y)
     out = np.empty((z, x, y), np.float32)
+    cuda = device.type == "cuda"
+    if cuda:  # the whole scan in a few passes, in bf16: memory is plentiful, launches are not
+        batch, vol = max(batch, 64), vol.to(device, non_blocking=True)
     for start in range(0, z, batch):
         stop = min(start + batch, z)
         chunk = torch.stack([vol[k:k + 2 * context + 1] for k in range(start, stop)])
         chunk = F.pad(chunk.to(device), (0, py, 0, px))
-        prob = torch.sigmoid(net(chunk))[:, 0, :x, :y]
-        out[start:start + batch] = prob.float().cpu().numpy()
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):
+            prob = torch.sigmoid(net(chunk).float())[:, 0, :x, :y]
+        out[start:start + batch] = prob.cpu().numpy()
     return out.transpose(1, 2, 0)
 
 
