@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from monai.losses import DiceLoss
 
+from ichfed.cli.train import parse_overrides
 from ichfed.data.patches import PatchSet
 from ichfed.data.prepare import PreparedScan
 from ichfed.device import resolve_device
@@ -97,11 +98,13 @@ def main() -> None:
     parser.add_argument("--scans", type=int, default=4)
     parser.add_argument("--max-patches", type=int, default=0,
                         help="lesion patches per scan (default: the preset's)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="preset override, as in `ichfed train --set`")
     parser.add_argument("--compile", action="store_true")
     parser.add_argument("--reference", action="store_true")
     args = parser.parse_args()
     device = resolve_device(args.device)
-    overrides = {"compile": args.compile}
+    overrides = {"compile": args.compile, **parse_overrides(args.set)}
     if args.max_patches:
         overrides["lesion_patches"] = args.max_patches
     spec, tspec = preset(args.preset, **overrides)

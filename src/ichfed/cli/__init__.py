@@ -54,4 +54,4 @@ def main() -> None:
 
 
 # Registering the commands; each module is light (its heavy imports live inside the command).
-from ichfed.cli import check, federate, predict, synth, train  # noqa: E402,F401
+from ichfed.cli import check, experiment, federate, predict, synth, train  # noqa: E402,F401

@@ -30,12 +30,21 @@ def simulate(plan: Plan, wrap_grid: Callable | None = None,
     gpu = plan.device != "cpu" and _cuda()
     # One simulated site at a time, with every core (or the GPU): sites run in turn on one host.
     resources = {"num_cpus": os.cpu_count() or 1, "num_gpus": 1.0 if gpu else 0.0}
-    logging.getLogger("flwr").addFilter(_not_deprecation)
-    run_simulation(make_server_app(config, wrap_grid, on_round, errors),
-                   make_client_app(config), num_supernodes=len(plan.sites),
-                   backend_config={"client_resources": resources,
-                                   "init_args": {"num_cpus": os.cpu_count() or 1,
-                                                 "num_gpus": 1 if gpu else 0}})
+    # Flower logs every step at INFO; ichfed reports rounds itself (on_round), and failed or
+    # rejected updates still show as warnings.
+    flwr_log = logging.getLogger("flwr")
+    level = flwr_log.level
+    flwr_log.setLevel(logging.WARNING)
+    flwr_log.addFilter(_not_deprecation)
+    try:
+        run_simulation(make_server_app(config, wrap_grid, on_round, errors),
+                       make_client_app(config), num_supernodes=len(plan.sites),
+                       backend_config={"client_resources": resources,
+                                       "init_args": {"num_cpus": os.cpu_count() or 1,
+                                                     "num_gpus": 1 if gpu else 0,
+                                                     "log_to_driver": False}})
+    finally:
+        flwr_log.setLevel(level)
     if errors:
         error = errors[0]
         raise error if isinstance(error, IchfedError) else IchfedError(

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from scipy import ndimage
 
-from ichfed.data.prepare import prepare_scan
+from ichfed.data.prepare import PreparedScan, prepare_scan
 from ichfed.errors import IchfedError
 from ichfed.io import CTVolume, read_ct, write_mask
 from ichfed.io.reader import ensure_readable
@@ -62,7 +62,11 @@ def remove_small(mask: np.ndarray, min_voxels: int) -> np.ndarray:
 
 def segment(ct: CTVolume, model: LoadedModel, device: torch.device) -> np.ndarray:
     """Binary hematoma mask (uint8) with exactly the scan's shape and voxel order."""
-    prep = prepare_scan(ct, model.spec)
+    return segment_prepared(prepare_scan(ct, model.spec), model, device)
+
+
+def segment_prepared(prep: PreparedScan, model: LoadedModel, device: torch.device) -> np.ndarray:
+    """`segment` for a scan already prepared (several models sharing one preprocessing)."""
     mask = np.zeros(prep.image.shape, bool)
     if prep.brain.any():
         box = _bbox(prep.brain, margin=2)

@@ -16,3 +16,16 @@ def write_csv(rows: list[dict], path: Path) -> Path:
     os.chmod(tmp, 0o644)
     os.replace(tmp, path)
     return path
+
+
+def read_csv(path: Path) -> list[dict]:
+    """Rows of a CSV written by `write_csv`, numbers parsed back to float."""
+    with open(path, newline="") as fh:
+        return [{k: _number(v) for k, v in row.items()} for row in csv.DictReader(fh)]
+
+
+def _number(text: str):
+    try:
+        return float(text)
+    except ValueError:
+        return text

@@ -1,0 +1,193 @@
+"""`ichfed experiment`: the paper's multi-site comparison end to end, with a report."""
+
+import json
+import platform
+import time
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import numpy as np
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from ichfed.device import resolve_device
+from ichfed.experiment.study import (
+    StudySpec,
+    check_study_folder,
+    evaluate_all,
+    models,
+    synthesize,
+    train_model,
+)
+from ichfed.io import read_ct, read_mask
+from ichfed.metrics.compare import paired_wilcoxon, summary_table
+from ichfed.report import html as report
+from ichfed.report.tables import write_csv
+
+__all__ = ["StudySpec", "run_study"]
+
+
+def _stage_estimates(spec: StudySpec) -> dict[str, float]:
+    """Rough seconds per stage on a 2-core CPU, for the time-left estimate."""
+    _, tspec = spec.specs()
+    train_s = 60 * tspec.max_minutes + 25 if tspec.max_minutes else 600.0
+    scans = 2 * spec.train_cases + (2 + len(spec.holdout_sites)) * spec.test_cases
+    estimate = {"synthesize": 1.0 * scans}
+    estimate.update({name: (50.0 if kind == "baseline" else train_s)
+                     for name, kind in models(spec)})
+    estimate.update(evaluate=5.0 * spec.test_cases * (2 + len(spec.holdout_sites)), report=20.0)
+    return estimate
+
+
+def run_study(out: Path, spec: StudySpec, device_name: str = "auto") -> list[dict]:
+    """Run (or continue) the study in `out`; returns summary rows (model, site, figures)."""
+    out = Path(out)
+    check_study_folder(out, spec)
+    device = resolve_device(device_name)
+    console = Console()
+    estimates = _stage_estimates(spec)
+    timings: dict[str, float] = json.loads((out / "timings.json").read_text()) if (
+        out / "timings.json").exists() else {}
+    columns = (TextColumn("{task.description:<34}"), BarColumn(), TimeElapsedColumn(),
+               TextColumn("left"), TimeRemainingColumn())
+    with Progress(*columns, console=console) as bar:
+        task = bar.add_task("study", total=sum(estimates.values()))
+
+        def stage(name: str, fn):
+            bar.update(task, description=f"{name}")
+            t0 = time.time()
+            result = fn()
+            if name not in timings:
+                timings[name] = round(time.time() - t0, 1)
+                (out / "timings.json").write_text(json.dumps(timings, indent=2) + "\n")
+            bar.advance(task, estimates[name])
+            return result
+
+        layout = stage("synthesize", lambda: synthesize(out, spec))
+        folders = {name: stage(name, lambda n=name, k=kind: train_model(
+            out, n, k, spec, layout["train"], device)) for name, kind in models(spec)}
+        rows = stage("evaluate", lambda: evaluate_all(out, spec, layout["test"], folders,
+                                                      device))
+        summary = stage("report", lambda: write_outputs(out, spec, rows, folders, timings,
+                                                        device))
+    print_summary(console, summary, [n for n, _ in models(spec)], list(layout["test"]))
+    console.print(f"report: {out / 'report.html'}")
+    return summary
+
+
+def findings(summary: list[dict], spec: StudySpec) -> dict:
+    """The study's two questions, answered from the numbers."""
+    cell = {(r["model"], r["site"]): r["mean_dice"] for r in summary}
+    singles = [f"single-{s}" for s in spec.train_sites]
+    holdout = {}
+    for site in spec.holdout_sites:
+        single_mean = float(np.mean([cell[(m, site)] for m in singles]))
+        holdout[site] = {"cwt": cell[("cwt", site)], "mean_of_single_site": round(single_mean, 4),
+                         "cwt_better": cell[("cwt", site)] > single_mean}
+    sites = list(dict.fromkeys(r["site"] for r in summary))
+    ratio = {}
+    for model in ("cwt", "fedavg"):
+        per_site = {s: round(cell[(model, s)] / cell[("pooled", s)], 3)
+                    if cell[("pooled", s)] > 0 else float("nan") for s in sites}
+        ratio[model] = {"per_site": per_site, "all_at_least_0.98": all(
+            v >= 0.98 for v in per_site.values())}
+    return {"multi_site_vs_single_site_on_holdout": holdout, "ratio_to_pooled": ratio}
+
+
+def _versions() -> dict:
+    names = ("ichfed", "torch", "monai", "flwr", "numpy", "scipy", "nibabel", "pydicom")
+    found = {}
+    for name in names:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            found[name] = "not installed"
+    return {**found, "python": platform.python_version(), "platform": platform.platform()}
+
+
+def write_outputs(out: Path, spec: StudySpec, rows: list[dict], folders: dict[str, Path],
+                  timings: dict, device) -> list[dict]:
+    """summary.csv, wilcoxon.csv, findings.json and report.html from the per-scan results."""
+    names = [n for n, _ in models(spec)]
+    sites = list(dict.fromkeys(r["site"] for r in rows))
+    summary = summary_table(rows)
+    write_csv(summary, out / "summary.csv")
+    tests = paired_wilcoxon(rows, "cwt", [f"single-{s}" for s in spec.train_sites])
+    write_csv(tests, out / "wilcoxon.csv")
+    answers = findings(summary, spec)
+    (out / "findings.json").write_text(json.dumps(answers, indent=2) + "\n")
+    histories = {}
+    for name, folder in folders.items():
+        if (folder / "config.json").exists():
+            histories[name] = json.loads((folder / "config.json").read_text())["summary"][
+                "history"]
+    model_spec, tspec = spec.specs()
+    sections = [
+        ("Results: mean Dice and Pearson r of volumes, models by test site",
+         report.paper_table(summary, names, sites) + _findings_html(answers)),
+        ("Dice per scan", report.dice_boxplots(rows, names, sites)),
+        ("Volumes: predicted against true, and Bland-Altman",
+         report.volume_plots(rows, names, sites)),
+        ("Training curves", report.training_curves(histories)),
+        ("Multi-site (cwt) model: best, median and worst scan of each site",
+         report.overlays(_overlay_cases(out, rows, "cwt", sites, folders))),
+        ("Paired Wilcoxon signed-rank tests (Dice, cwt against each single-site model)",
+         report.table_html(tests)),
+        ("Summary per model and site", report.table_html(summary)),
+        ("Settings and software", report.table_html(
+            [{"setting": k, "value": json.dumps(v, default=list)} for k, v in
+             {**spec.to_dict(), "model": model_spec.to_dict(), "train": tspec.to_dict(),
+              "device": str(device), "stage_seconds": timings, **_versions()}.items()])),
+    ]
+    report.write_report(out / "report.html", sections,
+                        "ichfed study: multi-site hematoma segmentation on built-in hospitals")
+    return summary
+
+
+def _findings_html(answers: dict) -> str:
+    items = []
+    for site, a in answers["multi_site_vs_single_site_on_holdout"].items():
+        verdict = "beats" if a["cwt_better"] else "does not beat"
+        items.append(f"On holdout site <b>{site}</b>, the multi-site cwt model (Dice "
+                     f"{a['cwt']:.3f}) {verdict} the mean of the single-site models "
+                     f"({a['mean_of_single_site']:.3f}).")
+    for model, r in answers["ratio_to_pooled"].items():
+        ratios = ", ".join(f"{s} {v:.2f}" for s, v in r["per_site"].items())
+        verdict = "reaches" if r["all_at_least_0.98"] else "does not reach"
+        items.append(f"<b>{model}</b> {verdict} 0.98 of the pooled model's Dice on every site "
+                     f"(ratios: {ratios}).")
+    return "<div class='note'><p>" + "</p><p>".join(items) + "</p></div>"
+
+
+def _overlay_cases(out: Path, rows: list[dict], model: str, sites: list[str],
+                   folders: dict) -> list[dict]:
+    panels = []
+    for site in sites:
+        mine = sorted((r for r in rows if r["model"] == model and r["site"] == site),
+                      key=lambda r: r["dice"])
+        if not mine:
+            continue
+        picks = {"best": mine[-1], "median": mine[len(mine) // 2], "worst": mine[0]}
+        for label, row in picks.items():
+            ct = read_ct(out / "data" / f"{site}-test" / "images" / f"{row['case']}.nii.gz")
+            truth, _ = read_mask(out / "data" / f"{site}-test" / "masks" /
+                                 f"{row['case']}.nii.gz")
+            pred, _ = read_mask(out / "predictions" / model / site / f"{row['case']}_mask.nii.gz")
+            panels.append({"title": f"{site} {label}: Dice {row['dice']:.2f}", "image": ct.data,
+                           "affine": ct.affine, "truth": truth, "pred": pred})
+    return panels
+
+
+def print_summary(console: Console, summary: list[dict], names: list[str],
+                  sites: list[str]) -> None:
+    cell = {(r["model"], r["site"]): r for r in summary}
+    table = Table(title="mean Dice (Pearson r of volumes) on each site's test scans")
+    table.add_column("model")
+    for site in sites:
+        table.add_column(site, justify="right")
+    for name in names:
+        table.add_row(name, *(f"{cell[(name, s)]['mean_dice']:.3f} "
+                              f"({cell[(name, s)]['pearson_r']:.2f})" if (name, s) in cell
+                              else "-" for s in sites))
+    console.print(table)

@@ -1,0 +1,171 @@
+"""The paper's study on the built-in hospitals: two training sites (each split into train and
+test scans), two holdout sites (test only); single-site models, multi-site by cyclic weight
+transfer on Flower, and the comparisons the paper lacks (federated averaging, the pooled upper
+bound, the HU-threshold floor); every model on every test set.
+
+Each stage writes its outputs atomically and is skipped when they exist, so a rerun into the
+same folder continues where the last one stopped.
+"""
+
+import json
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from ichfed.baseline import ThresholdBaseline
+from ichfed.data.prepare import prepare_scan
+from ichfed.errors import IchfedError
+from ichfed.federated.plan import Plan
+from ichfed.federated.simulation import simulate
+from ichfed.infer.predict import segment_prepared
+from ichfed.io import open_site, read_ct, read_mask, write_mask
+from ichfed.metrics.evaluate import case_metrics
+from ichfed.model.bundle import load_model
+from ichfed.model.config import ModelSpec, TrainSpec, preset
+from ichfed.phantom import BUILTIN, synth_site
+from ichfed.report.tables import write_csv
+from ichfed.train import train_sites
+
+TEST_FIRST_INDEX = 1000  # test scans are numbered apart from training scans
+# On a 2-core CPU the study trains five models in about 10 minutes, so the demo preset is made
+# lighter here (a narrower U-Net, fewer patches per scan, a fixed budget per model).
+CPU_STUDY = {"features": (8, 16, 32, 64, 128, 8), "lesion_patches": 32, "max_minutes": 1.5}
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    preset: str = "demo"
+    seed: int = 0
+    train_sites: tuple[str, str] = ("nih", "vumc")
+    holdout_sites: tuple[str, ...] = ("thin", "lowdose")
+    train_cases: int = 20
+    test_cases: int = 8
+    overrides: dict = field(default_factory=dict)
+
+    def specs(self) -> tuple[ModelSpec, TrainSpec]:
+        extra = CPU_STUDY if self.preset == "demo" else {}
+        return preset(self.preset, **{**extra, **self.overrides, "seed": self.seed})
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def models(spec: StudySpec) -> list[tuple[str, str]]:
+    """(name, kind) of every model the study trains, in the paper's order first."""
+    a, b = spec.train_sites
+    return [(f"single-{a}", "single"), (f"single-{b}", "single"), ("cwt", "cwt"),
+            ("fedavg", "fedavg"), ("pooled", "pooled"), ("threshold", "baseline")]
+
+
+def _synth_job(root: str, site: str, cases: int, seed: int, first: int) -> str:
+    synth_site(root, BUILTIN[site], cases, seed=seed, first=first)
+    return root
+
+
+def synthesize(out: Path, spec: StudySpec) -> dict[str, dict[str, Path]]:
+    """data/<site>-train and data/<site>-test folders; in parallel, one process per core."""
+    jobs = {}
+    for site in spec.train_sites:
+        jobs[(site, "train")] = (out / "data" / f"{site}-train", spec.train_cases, 0)
+    for site in (*spec.train_sites, *spec.holdout_sites):
+        jobs[(site, "test")] = (out / "data" / f"{site}-test", spec.test_cases, TEST_FIRST_INDEX)
+    todo = {k: v for k, v in jobs.items() if not (v[0] / "site.json").exists()}
+    for root, _, _ in todo.values():  # a half-written folder from an interrupted run
+        if root.exists():
+            for path in sorted(root.rglob("*"), reverse=True):
+                path.unlink() if path.is_file() else path.rmdir()
+    with ProcessPoolExecutor(max(1, min(len(todo), os.cpu_count() or 1))) as pool:
+        for future in [pool.submit(_synth_job, str(root), site, n, spec.seed, first)
+                       for (site, _), (root, n, first) in todo.items()]:
+            future.result()
+    layout: dict[str, dict[str, Path]] = {"train": {}, "test": {}}
+    for (site, role), (root, _, _) in jobs.items():
+        layout[role][site] = root
+    return layout
+
+
+def train_model(out: Path, name: str, kind: str, spec: StudySpec, train: dict[str, Path],
+                device: torch.device) -> Path:
+    """Train one of the study's models into models/<name> (resuming an interrupted one)."""
+    folder = out / "models" / name
+    if (folder / "config.json").exists() or (folder / "baseline.json").exists():
+        return folder
+    model_spec, tspec = spec.specs()
+    roots = [train[s] for s in spec.train_sites]
+    resume = (folder / "checkpoint.pt").exists()
+    if kind == "single":
+        train_sites([train[name.removeprefix("single-")]], folder, model_spec, tspec, device,
+                    resume=resume)
+    elif kind == "pooled":
+        train_sites(roots, folder, model_spec, tspec, device, resume=resume)
+    elif kind in ("cwt", "fedavg"):
+        simulate(Plan(strategy=kind, model=model_spec, train=tspec, out=str(folder),
+                      sites=tuple(map(str, roots)), num_sites=len(roots), device=str(device),
+                      resume=resume))
+    else:
+        fit_baseline(roots, folder, spec.seed)
+    return folder
+
+
+def fit_baseline(roots: list[Path], folder: Path, seed: int, per_site: int = 10) -> None:
+    """The HU-window floor, tuned on (up to) `per_site` training scans of each training site."""
+    scans = []
+    for root in roots:
+        for case in open_site(root).labelled[:per_site]:
+            scans.append((read_ct(case.image), read_mask(case.mask)[0]))
+    baseline, score = ThresholdBaseline.fit(scans)
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / ".baseline.json.tmp"
+    tmp.write_text(json.dumps({"baseline": baseline.to_dict(), "train_dice": round(score, 4),
+                               "train_scans": len(scans), "seed": seed}, indent=2) + "\n")
+    os.replace(tmp, folder / "baseline.json")
+
+
+def evaluate_all(out: Path, spec: StudySpec, tests: dict[str, Path], folders: dict[str, Path],
+                 device: torch.device, on_case=None) -> list[dict]:
+    """Every model on every test scan; each scan is read and prepared once for all networks.
+    Writes predictions/<model>/<site>/<case>_mask.nii.gz and results.csv."""
+    if (out / "results.csv").exists():
+        from ichfed.report.tables import read_csv
+
+        return read_csv(out / "results.csv")
+    nets = {n: load_model(f, device) for n, f in folders.items() if (f / "config.json").exists()}
+    baselines = {n: ThresholdBaseline(**json.loads((f / "baseline.json").read_text())["baseline"])
+                 for n, f in folders.items() if (f / "baseline.json").exists()}
+    model_spec = next(iter(nets.values())).spec if nets else None
+    rows = []
+    for site, root in tests.items():
+        role = "train site" if site in spec.train_sites else "holdout"
+        for case in open_site(root).labelled:
+            ct = read_ct(case.image)
+            truth, affine = read_mask(case.mask)
+            prepared = prepare_scan(ct, model_spec) if nets else None
+            masks = {n: segment_prepared(prepared, m, device) for n, m in nets.items()}
+            masks.update({n: b.predict(ct) for n, b in baselines.items()})
+            for name, mask in masks.items():
+                write_mask(mask, ct, out / "predictions" / name / site / f"{case.name}_mask.nii.gz")
+                rows.append({"model": name, "site": site, "role": role, "case": case.name,
+                             **case_metrics(mask, truth, affine)})
+            if on_case:
+                on_case()
+    order = [n for n, _ in models(spec)]
+    rows.sort(key=lambda r: (order.index(r["model"]) if r["model"] in order else 99,
+                             list(tests).index(r["site"]), r["case"]))
+    write_csv(rows, out / "results.csv")
+    return rows
+
+
+def check_study_folder(out: Path, spec: StudySpec) -> None:
+    """A rerun must use the same settings as the run whose stages it skips."""
+    saved = out / "study.json"
+    current = json.loads(json.dumps(spec.to_dict(), default=list))
+    if saved.exists():
+        if json.loads(saved.read_text()) != current:
+            raise IchfedError(f"{out}: holds a study with other settings ({saved}); use another "
+                              "--out or the same settings")
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    saved.write_text(json.dumps(current, indent=2) + "\n")

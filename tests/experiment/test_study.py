@@ -1,0 +1,91 @@
+"""A tiny study end to end: every output file, summary numbers recomputed from the per-scan
+results, a rerun that skips finished stages, and the report rendered by headless Chromium."""
+
+import csv
+import math
+import shutil
+import subprocess
+
+import pytest
+from typer.testing import CliRunner
+
+from ichfed.cli import app
+from ichfed.metrics.evaluate import summarize
+
+MODELS = {"single-nih", "single-vumc", "cwt", "fedavg", "pooled", "threshold"}
+SITES = {"nih", "vumc", "thin", "lowdose"}
+
+
+def _rows(path):
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    out = tmp_path_factory.mktemp("study") / "run"
+    args = ["experiment", "--out", str(out), "--train-cases", "3", "--test-cases", "2",
+            "--set", "max_epochs=2", "--set", "max_minutes=0", "--device", "cpu"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    return out, args, result.output
+
+
+def test_every_output_is_written(study):
+    out, _, output = study
+    for name in ("results.csv", "summary.csv", "wilcoxon.csv", "findings.json", "report.html",
+                 "study.json"):
+        assert (out / name).is_file(), name
+    for model in MODELS - {"threshold"}:
+        assert (out / "models" / model / "model.safetensors").is_file()
+        assert (out / "models" / model / "config.json").is_file()
+    assert "mean Dice" in output and "cwt" in output
+    rows = _rows(out / "results.csv")
+    assert {r["model"] for r in rows} == MODELS and {r["site"] for r in rows} == SITES
+    assert len(rows) == len(MODELS) * len(SITES) * 2
+    tests = _rows(out / "wilcoxon.csv")
+    assert {(t["model"], t["versus"]) for t in tests} == {("cwt", "single-nih"),
+                                                        ("cwt", "single-vumc")}
+
+
+def test_summary_is_recomputed_from_results(study):
+    out, _, _ = study
+    rows = _rows(out / "results.csv")
+    for line in _rows(out / "summary.csv"):
+        mine = [{k: float(r[k]) for k in ("dice", "pred_ml", "true_ml", "hd95_mm")}
+                for r in rows if r["model"] == line["model"] and r["site"] == line["site"]]
+        expected = summarize(mine)
+        for key in ("mean_dice", "median_dice", "mean_abs_volume_error_ml", "pearson_r"):
+            got, want = float(line[key]), expected[key]
+            assert (math.isnan(got) and math.isnan(want)) or math.isclose(got, want,
+                                                                          abs_tol=1e-3), key
+
+
+def test_rerun_skips_finished_stages(study):
+    out, args, _ = study
+    weights = out / "models" / "cwt" / "model.safetensors"
+    before = weights.stat().st_mtime_ns
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert weights.stat().st_mtime_ns == before
+    changed = CliRunner().invoke(app, [*args[:-2], "--seed", "1"])
+    assert changed.exit_code == 1 and "other settings" in changed.output
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium not installed "
+                    "(make test installs it)")
+def test_report_renders_in_headless_chromium(study, tmp_path):
+    out, _, _ = study
+    page = (out / "report.html").as_uri()
+    base = ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr",
+            "--v=0", f"--user-data-dir={tmp_path / 'profile'}"]
+    dom = subprocess.run([*base, "--dump-dom", page], capture_output=True, text=True,
+                         timeout=120)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    assert 'id="paper-table"' in dom.stdout
+    assert dom.stdout.count("data:image/png;base64,") == 4  # boxes, volumes, curves, overlays
+    assert "CONSOLE" not in dom.stderr and "Uncaught" not in dom.stderr
+    shot = tmp_path / "report.png"
+    subprocess.run([*base, f"--screenshot={shot}", "--window-size=1200,1600", page],
+                   capture_output=True, timeout=120)
+    assert shot.stat().st_size > 10_000
