@@ -25,7 +25,8 @@ def _rows(path):
 def study(tmp_path_factory):
     out = tmp_path_factory.mktemp("study") / "run"
     args = ["experiment", "--out", str(out), "--train-cases", "3", "--test-cases", "2",
-            "--set", "max_epochs=2", "--set", "max_minutes=0", "--device", "cpu"]
+            "--set", "max_epochs=2", "--set", "max_minutes=0", "--set", "features=[4,4,8,8,16,4]",
+            "--set", "patch=32", "--set", "lesion_patches=4", "--device", "cpu"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     return out, args, result.output

@@ -12,6 +12,7 @@ from safetensors.torch import load_file
 from typer.testing import CliRunner
 
 from ichfed.cli import app
+from ichfed.errors import IchfedError
 from ichfed.federated.local import local_update, open_local_site
 from ichfed.federated.plan import Plan
 from ichfed.federated.server_app import initial_weights
@@ -95,17 +96,26 @@ class Recorder:
         return replies
 
 
-def test_only_weights_and_aggregates_cross_the_network(tmp_path, sites):
-    spec, tspec = preset("demo", max_epochs=2, max_minutes=0, **TINY)
-    recorder = []
-    simulate(Plan(strategy="cwt", model=spec, train=tspec, out=str(tmp_path / "m"),
-                  sites=tuple(map(str, sites)), num_sites=2, device="cpu",
-                  carry_optimizer=True),
-             wrap_grid=lambda g: recorder.append(Recorder(g)) or recorder[0])
-    weight_keys = set(initial_weights(Plan(model=spec, train=tspec)))
+@pytest.fixture(scope="module")
+def cwt_runs(tmp_path_factory, sites):
+    """Two 3-round cwt runs with the sites given in opposite orders; the first one recorded."""
+    root = tmp_path_factory.mktemp("cwt")
+    spec, tspec = preset("demo", max_epochs=3, max_minutes=0, **TINY)
+    recorder, runs = [], []
+    for n, order in enumerate((sites, sites[::-1])):
+        wrap = (lambda g: recorder.append(Recorder(g)) or recorder[0]) if n == 0 else None
+        runs.append(simulate(Plan(strategy="cwt", model=spec, train=tspec,
+                                  out=str(root / f"m{n}"), sites=tuple(map(str, order)),
+                                  num_sites=2, device="cpu", carry_optimizer=True),
+                             wrap_grid=wrap)["summary"])
+    return recorder[0].seen, runs, initial_weights(Plan(model=spec, train=tspec))
+
+
+def test_only_weights_and_aggregates_cross_the_network(cwt_runs):
+    seen, _, initial = cwt_runs
+    weight_keys = set(initial)
     config_keys = {"server-round", "proximal-mu", "name"}
     metric_keys = {"train-loss", "num-examples", "train-seconds", "val-loss", "val-seconds"}
-    seen = recorder[0].seen
     assert len(seen) > 6
     for content in seen:
         assert set(content.keys()) <= {"arrays", "optimizer", "config", "metrics", "site"}
@@ -121,6 +131,13 @@ def test_only_weights_and_aggregates_cross_the_network(tmp_path, sites):
             assert all(isinstance(v, int | float) for v in record.values())
 
 
+def test_cwt_order_is_by_site_name(cwt_runs):
+    _, runs, _ = cwt_runs
+    for run in runs:
+        assert [r["sites"] for r in run["history"]] == ["alpha", "beta", "alpha"]
+    assert math.isclose(runs[0]["best_val_loss"], runs[1]["best_val_loss"], rel_tol=1e-6)
+
+
 def test_bad_update_is_rejected_and_logged(tmp_path, sites, caplog):
     spec, tspec = preset("demo", max_epochs=1, max_minutes=0, **TINY)
     simulate(Plan(strategy="fedavg", model=spec, train=tspec, out=str(tmp_path / "m"),
@@ -132,13 +149,20 @@ def test_bad_update_is_rejected_and_logged(tmp_path, sites, caplog):
     assert "NaN or Inf" in caplog.text
 
 
-def test_cwt_order_is_by_site_name(tmp_path, sites):
+def test_interrupted_federation_resumes_from_last_round(tmp_path, sites):
     spec, tspec = preset("demo", max_epochs=3, max_minutes=0, **TINY)
-    runs = []
-    for n, order in enumerate((sites, sites[::-1])):
-        simulate(Plan(strategy="cwt", model=spec, train=tspec, out=str(tmp_path / f"m{n}"),
-                      sites=tuple(map(str, order)), num_sites=2, device="cpu"))
-        runs.append(json.loads((tmp_path / f"m{n}" / "config.json").read_text())["summary"])
-    assert [r["sites"] for r in runs[0]["history"]] == ["alpha", "beta", "alpha"]
-    assert [r["sites"] for r in runs[1]["history"]] == ["alpha", "beta", "alpha"]
-    assert math.isclose(runs[0]["best_val_loss"], runs[1]["best_val_loss"], rel_tol=1e-6)
+    plan = Plan(strategy="cwt", model=spec, train=tspec, out=str(tmp_path / "m"),
+                sites=tuple(map(str, sites)), num_sites=2, device="cpu")
+
+    def crash_after_first(row):
+        if row["round"] == 1:
+            raise RuntimeError("coordinator lost power")
+
+    with pytest.raises(IchfedError, match="coordinator lost power"):
+        simulate(plan, on_round=crash_after_first)
+    assert (tmp_path / "m" / "checkpoint.pt").exists()
+    with pytest.raises(IchfedError, match="already holds"):
+        simulate(plan)
+    summary = simulate(Plan(**{**plan.__dict__, "resume": True}))["summary"]
+    assert [r["round"] for r in summary["history"]] == [1, 2, 3]
+    assert [r["sites"] for r in summary["history"]] == ["alpha", "beta", "alpha"]

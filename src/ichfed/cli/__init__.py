@@ -19,18 +19,23 @@ app = typer.Typer(
 )
 
 
-def command(fn: Callable) -> Callable:
-    """Register a command whose user-facing errors print as one line with a non-zero exit."""
+def command(target: Callable | typer.Typer | None = None) -> Callable:
+    """Register a command (on the app, or on a command group given as `@command(group)`) whose
+    user-facing errors print as one line with a non-zero exit."""
+    group = target if isinstance(target, typer.Typer) else app
 
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except IchfedError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            raise typer.Exit(code=1) from None
+    def register(fn: Callable) -> Callable:
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            try:
+                return fn(*args, **kwargs)
+            except IchfedError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                raise typer.Exit(code=1) from None
 
-    return app.command()(wrapper)
+        return group.command()(wrapper)
+
+    return register if target is None or isinstance(target, typer.Typer) else register(target)
 
 
 def _version(value: bool) -> None:
@@ -54,4 +59,4 @@ def main() -> None:
 
 
 # Registering the commands; each module is light (its heavy imports live inside the command).
-from ichfed.cli import check, experiment, federate, predict, synth, train  # noqa: E402,F401
+from ichfed.cli import check, deploy, experiment, federate, predict, synth, train  # noqa: E402,F401,E501

@@ -1,10 +1,15 @@
 """A scan ready for the network: canonical axial order, brain-masked, intensity-normalised."""
 
+import hashlib
+import json
+import os
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from ichfed import __version__
 from ichfed.errors import IchfedError
 from ichfed.io import CTVolume, open_site, read_ct, read_mask
 from ichfed.model.config import ModelSpec
@@ -33,17 +38,45 @@ def prepare_scan(ct: CTVolume, spec: ModelSpec, mask: np.ndarray | None = None) 
     return PreparedScan(normalise(can.data, brain, spec), brain, label, can, ct.voxel_ml)
 
 
-def load_site_scans(root: str | Path, spec: ModelSpec) -> list[PreparedScan]:
-    """Every labelled case of a site, prepared. Unlabelled cases are skipped."""
+def load_site_scans(root: str | Path, spec: ModelSpec,
+                    cache: Path | None = None) -> list[PreparedScan]:
+    """Every labelled case of a site, prepared. Unlabelled cases are skipped. With a `cache`
+    folder, the prepared scans are kept there (on the site's own disk) for the next process:
+    a deployed site serves each round from a fresh process."""
     site = open_site(root)
     if not site.labelled:
         raise IchfedError(f"{root}: no case has a mask; training needs labelled scans")
+    if cache is not None:
+        return _cached(site, spec, cache)
+    return _prepare_all(site, spec)
+
+
+def _cached(site, spec: ModelSpec, cache: Path) -> list[PreparedScan]:
+    """Keyed by the files' names, sizes and times and by the preprocessing settings."""
+    key = hashlib.sha256(json.dumps([
+        __version__, str(Path(site.root).resolve()), spec.hu_window, spec.hu_scale,
+        [(str(p), p.stat().st_size, p.stat().st_mtime_ns)
+         for c in site.labelled for p in (c.image, c.mask)]], default=str).encode()).hexdigest()
+    path = cache / f"{key[:32]}.pkl"
+    if path.exists():
+        with open(path, "rb") as fh:
+            return pickle.load(fh)
+    scans = _prepare_all(site, spec)
+    cache.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as fh:
+        pickle.dump(scans, fh, protocol=pickle.HIGHEST_PROTOCOL)
+    os.replace(tmp, path)
+    return scans
+
+
+def _prepare_all(site, spec: ModelSpec) -> list[PreparedScan]:
     scans = []
     for case in site.labelled:
         ct = read_ct(case.image)
         mask, _ = read_mask(case.mask)
         if mask.shape != ct.data.shape:
             raise IchfedError(f"{case.mask}: mask shape {mask.shape} differs from the image's "
-                              f"{ct.data.shape} (run 'ichfed check {root}')")
+                              f"{ct.data.shape} (run 'ichfed check {site.root}')")
         scans.append(prepare_scan(ct, spec, mask))
     return scans

@@ -5,6 +5,7 @@ site's name, a loss, a patch count, seconds. Never case ids, file names or image
 """
 
 import time
+from pathlib import Path
 
 from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
@@ -27,7 +28,8 @@ def _site(context: Context, plan: Plan) -> tuple[LocalSite, object]:
     node = context.node_config
     root = node["data-dir"] if "data-dir" in node else plan.sites[int(node["partition-id"])]
     device = resolve_device(str(node.get("device", plan.device)))
-    return open_local_site(root, plan.model, plan.train, device), device
+    cache = Path(str(node["cache-dir"])) if "cache-dir" in node else None
+    return open_local_site(root, plan.model, plan.train, device, cache), device
 
 
 def make_client_app(fallback: dict | None = None) -> ClientApp:

@@ -35,13 +35,14 @@ _OPEN: dict[tuple, LocalSite] = {}
 
 
 def open_local_site(root: str | Path, spec: ModelSpec, tspec: TrainSpec,
-                    device: torch.device) -> LocalSite:
-    """The site's patches, prepared once per process (a simulated node's actor or a deployed
-    site's ClientApp process serves every round from this cache)."""
+                    device: torch.device, cache: Path | None = None) -> LocalSite:
+    """The site's patches, prepared once per process (a simulated node's actor serves every
+    round from memory); a deployed site, one process per message, keeps its prepared scans
+    in `cache` on its own disk."""
     key = (str(Path(root).resolve()), json.dumps(spec.to_dict()), json.dumps(tspec.to_dict()),
            str(device))
     if key not in _OPEN:
-        train, val = split_site(Path(root), spec, tspec)
+        train, val = split_site(Path(root), spec, tspec, cache)
         _OPEN[key] = LocalSite(open_site(root).name,
                                *make_patches(train, val, spec, tspec, device))
     return _OPEN[key]

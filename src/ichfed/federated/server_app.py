@@ -27,6 +27,8 @@ from ichfed.report.tables import write_csv
 from ichfed.train.fit import CHECKPOINT
 
 LOG = "federation.csv"
+RETRIES = 3  # a site that dropped out is asked again this many times
+RETRY_WAIT_S = 5.0
 
 
 def initial_weights(plan: Plan) -> dict:
@@ -55,13 +57,38 @@ def discover_sites(grid: Grid, plan: Plan) -> dict[int, str]:
     return names
 
 
-def _screen(replies: list[Message], model: ArrayRecord, names: dict[int, str]) -> list[Message]:
+def _exchange(grid: Grid, build: Callable[[], list[Message]],
+              screen: Callable[[list[Message]], list[Message]], plan: Plan,
+              names: dict[int, str], all_needed: bool) -> tuple[list[Message], list[Message]]:
+    """Send the messages `build` makes and screen the replies. When a site's reply is missing
+    (it dropped out), wait for it to come back and ask it again, up to RETRIES times; the
+    round's other replies are kept. Returns the messages sent and the usable replies."""
+    sent = build()
+    good = screen(list(grid.send_and_receive(sent, timeout=plan.round_timeout)))
+    for _ in range(RETRIES):
+        answered = {r.metadata.src_node_id for r in good}
+        missing = [m for m in sent if m.metadata.dst_node_id not in answered]
+        if not missing or (good and not all_needed):
+            break
+        log(WARNING, "ichfed: waiting for %s to answer again",
+            ", ".join(names.get(m.metadata.dst_node_id, "?") for m in missing))
+        time.sleep(RETRY_WAIT_S)
+        again = [m for m in build() if m.metadata.dst_node_id not in answered]
+        good += screen(list(grid.send_and_receive(again, timeout=plan.round_timeout)))
+    return sent, good
+
+
+def _screen(replies: list[Message], model: ArrayRecord | None,
+            names: dict[int, str]) -> list[Message]:
     """Drop failed replies and replies whose weights are malformed or not finite (logged)."""
     good = []
     for reply in replies:
         site = names.get(reply.metadata.src_node_id, "unknown site")
         if reply.has_error():
             log(WARNING, "ichfed: %s failed this round: %s", site, reply.error.reason)
+            continue
+        if model is None:
+            good.append(reply)
             continue
         problems = [problem_with(reply.content["arrays"], model)]
         if "optimizer" in reply.content:
@@ -105,21 +132,24 @@ def run_federation(grid: Grid, plan: Plan, on_round: Callable[[dict], None] | No
     while state["round"] < tspec.max_epochs:
         rnd = state["round"] + 1
         t0 = time.time()
-        sent = list(strategy.configure_train(rnd, arrays, ConfigRecord(), grid))
-        replies = _screen(list(grid.send_and_receive(sent, timeout=plan.round_timeout)),
-                          arrays, names)
+        sent, replies = _exchange(
+            grid, lambda r=rnd, a=arrays: list(strategy.configure_train(r, a, ConfigRecord(),
+                                                                         grid)),
+            lambda got, a=arrays: _screen(got, a, names), plan, names, all_needed=False)
         if not replies:
             raise IchfedError(f"round {rnd}: no usable update from "
                               f"{', '.join(names[m.metadata.dst_node_id] for m in sent)}; the "
                               f"last completed round's model is in {out / CHECKPOINT}")
         new, train_metrics = strategy.aggregate_train(rnd, replies)
         arrays = new if new is not None else arrays
-        asks = list(strategy.configure_evaluate(rnd, arrays, ConfigRecord(), grid))
-        answers = [r for r in grid.send_and_receive(asks, timeout=plan.round_timeout)
-                   if not r.has_error()]
+        asks, answers = _exchange(
+            grid, lambda r=rnd, a=arrays: list(strategy.configure_evaluate(r, a, ConfigRecord(),
+                                                                            grid)),
+            lambda got: _screen(got, None, names), plan, names, all_needed=True)
         if len(answers) < len(asks):
             raise IchfedError(f"round {rnd}: {len(asks) - len(answers)} site(s) did not "
-                              "validate the model")
+                              f"validate the model; the last completed round's model is in "
+                              f"{out / CHECKPOINT}")
         val_loss = float(strategy.aggregate_evaluate(rnd, answers)["val-loss"])
         row = {"round": rnd,
                "sites": " ".join(sorted(names[r.metadata.src_node_id] for r in replies)),

@@ -43,6 +43,9 @@ def simulate(plan: Plan, wrap_grid: Callable | None = None,
                                        "init_args": {"num_cpus": os.cpu_count() or 1,
                                                      "num_gpus": 1 if gpu else 0,
                                                      "log_to_driver": False}})
+    except Exception as exc:  # Flower re-raises the ServerApp thread's error
+        if not errors:
+            errors.append(exc)
     finally:
         flwr_log.setLevel(level)
     if errors:

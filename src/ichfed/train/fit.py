@@ -26,9 +26,10 @@ def split_scans(scans: list, fraction: float, seed: int) -> tuple[list, list]:
     return [scans[i] for i in order[n_val:]], [scans[i] for i in order[:n_val]]
 
 
-def split_site(root: Path, spec: ModelSpec, tspec: TrainSpec) -> tuple[list, list]:
+def split_site(root: Path, spec: ModelSpec, tspec: TrainSpec,
+               cache: Path | None = None) -> tuple[list, list]:
     """A site's labelled scans, prepared and split into train and validation scans."""
-    return split_scans(load_site_scans(root, spec), tspec.val_fraction, tspec.seed)
+    return split_scans(load_site_scans(root, spec, cache), tspec.val_fraction, tspec.seed)
 
 
 def make_patches(train_scans: list[PreparedScan], val_scans: list[PreparedScan], spec: ModelSpec,

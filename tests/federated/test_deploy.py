@@ -1,0 +1,127 @@
+"""A real deployment on 127.0.0.1: a TLS coordinator with site authentication and two site
+processes. Every process started here is stopped by its PID (process group), also on failure."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import make_site
+
+ICHFED = [sys.executable, "-m", "ichfed"]
+TINY = ["--set", "features=[4,4,8,8,16,4]", "--set", "patch=32", "--set", "lesion_patches=8",
+        "--set", "batch_size=8", "--set", "max_minutes=0", "--device", "cpu"]
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Processes:
+    """Starts processes in their own process group; stops each group by its leader's PID."""
+
+    def __init__(self, folder: Path):
+        self.folder, self.running = folder, {}
+
+    def start(self, name: str, args: list[str]) -> subprocess.Popen:
+        log = open(self.folder / f"{name}.log", "w")  # noqa: SIM115 (closed with the process)
+        proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=self.folder,
+                                start_new_session=True)
+        self.running[name] = (proc, log)
+        return proc
+
+    def stop(self, name: str) -> None:
+        proc, log = self.running.pop(name)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(10)
+        log.close()
+
+    def stop_all(self) -> None:
+        for name in list(self.running):
+            self.stop(name)
+
+    def log(self, name: str) -> str:
+        return (self.folder / f"{name}.log").read_text()
+
+
+def _wait_for(condition, seconds: float, what: str) -> None:
+    deadline = time.time() + seconds
+    while not condition():
+        if time.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.5)
+
+
+@pytest.fixture(scope="module")
+def federation(tmp_path_factory):
+    root = tmp_path_factory.mktemp("deploy")
+    procs = Processes(root)
+    port = _port()
+    try:
+        run = lambda *a: subprocess.run([*ICHFED, *a], cwd=root, capture_output=True,  # noqa: E731
+                                        text=True, timeout=120)
+        assert run("coordinator", "init", "coord").returncode == 0
+        for name in ("alpha", "beta", "intruder"):
+            assert run("site", "--key", f"keys/{name}", "--new-key").returncode == 0
+        for name in ("alpha", "beta", "intruder"):
+            make_site(root / name, n=3)
+        procs.start("coordinator", [*ICHFED, "coordinator", "start", "coord", "--port",
+                                    str(port)])
+        _wait_for(lambda: "Uvicorn running" in procs.log("coordinator"), 60, "the coordinator")
+        for name in ("alpha", "beta"):
+            done = run("coordinator", "register", "coord", f"keys/{name}.pub", "--name", name,
+                       "--address", f"127.0.0.1:{port}")
+            assert done.returncode == 0, done.stderr
+        yield root, procs, port
+    finally:
+        procs.stop_all()
+
+
+def _site(procs: Processes, port: int, name: str) -> subprocess.Popen:
+    return procs.start(name, [*ICHFED, "site", "--key", f"keys/{name}", "--coordinator",
+                              f"127.0.0.1:{port}", "--data", name, "--ca", "coord/ca.crt",
+                              "--port", str(_port()), "--cache", "cache", "--device", "cpu"])
+
+
+def test_unregistered_site_is_refused(federation):
+    root, procs, port = federation
+    proc = _site(procs, port, "intruder")
+    proc.wait(120)
+    assert proc.returncode != 0
+    procs.stop("intruder")
+    assert "Failed to activate SuperNode" in procs.log("intruder")  # Flower's exit code 305
+
+
+def test_tls_cwt_run_waits_for_a_restarted_site(federation):
+    root, procs, port = federation
+    _site(procs, port, "alpha")
+    _site(procs, port, "beta")
+    submit = procs.start("submit", [*ICHFED, "federate", "--coordinator", f"127.0.0.1:{port}",
+                                    "--certs", "coord", "--num-sites", "2", "--strategy", "cwt",
+                                    "--out", str(root / "model"), "--set", "max_epochs=2",
+                                    *TINY])
+    checkpoint = root / "model" / "checkpoint.pt"
+    _wait_for(checkpoint.exists, 300, "the first round")
+    procs.stop("beta")  # beta trains round 2: kill it mid-run
+    assert checkpoint.exists()  # the last completed round stays on the coordinator's disk
+    time.sleep(3)
+    _site(procs, port, "beta")
+    assert submit.wait(600) == 0, procs.log("submit")
+    assert "best round" in procs.log("submit")
+    summary = json.loads((root / "model" / "config.json").read_text())["summary"]
+    assert [row["sites"] for row in summary["history"]] == ["alpha", "beta"]
+    assert (root / "model" / "model.safetensors").exists() and not checkpoint.exists()
+    assert all(row["bytes_sent"] > 0 for row in summary["history"])
