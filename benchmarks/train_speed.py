@@ -12,7 +12,6 @@ import argparse
 import json
 import platform
 import time
-from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -24,6 +23,7 @@ from ichfed.data.prepare import PreparedScan
 from ichfed.device import resolve_device
 from ichfed.model.config import preset
 from ichfed.model.network import build_network
+from ichfed.preprocess.resample import Grid
 from ichfed.train.trainer import Trainer
 
 
@@ -35,7 +35,8 @@ def _scan(rng: np.random.Generator) -> PreparedScan:
         label[((x - cx) ** 2 + (y - cy) ** 2 < 0.01) & (np.abs(z) < 0.5)] = 1
     label &= brain
     image = np.where(brain, rng.normal(30, 5, brain.shape) + 40 * label, 0).astype(np.float32)
-    return PreparedScan(image, brain, label, SimpleNamespace(spacing=(0.45, 0.45, 5.0)), 0.001)
+    return PreparedScan(image, brain, label, None, 0.001, Grid(brain.shape, brain.shape),
+                        (0.45, 0.45, 5.0))
 
 
 def _timed(step, n_batches: int, sync) -> float:

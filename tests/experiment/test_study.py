@@ -12,7 +12,9 @@ from typer.testing import CliRunner
 from ichfed.cli import app
 from ichfed.metrics.evaluate import summarize
 
-MODELS = {"single-nih", "single-vumc", "cwt", "fedavg", "pooled", "threshold"}
+pytestmark = pytest.mark.xdist_group("ray")  # one local Ray cluster at a time
+
+MODELS = {"single-nih", "single-vumc", "cwt", "pooled", "threshold"}
 SITES = {"nih", "vumc", "thin", "lowdose"}
 
 
@@ -21,12 +23,13 @@ def _rows(path):
         return list(csv.DictReader(fh))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def study(tmp_path_factory):
     out = tmp_path_factory.mktemp("study") / "run"
     args = ["experiment", "--out", str(out), "--train-cases", "3", "--test-cases", "2",
             "--set", "max_epochs=2", "--set", "max_minutes=0", "--set", "features=[4,4,8,8,16,4]",
-            "--set", "patch=32", "--set", "lesion_patches=4", "--device", "cpu"]
+            "--set", "patch=32", "--set", "lesion_patches=4", "--device", "cpu",
+            "--models", "single,cwt,pooled,threshold"]  # fedavg: tests/federated
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     return out, args, result.output

@@ -14,6 +14,7 @@ import pytest
 
 from tests.helpers import make_site
 
+pytestmark = pytest.mark.xdist_group("deploy")  # mostly waiting: runs beside others
 ICHFED = [sys.executable, "-m", "ichfed"]
 TINY = ["--set", "features=[4,4,8,8,16,4]", "--set", "patch=32", "--set", "lesion_patches=8",
         "--set", "batch_size=8", "--set", "max_minutes=0", "--device", "cpu"]
@@ -65,7 +66,7 @@ def _wait_for(condition, seconds: float, what: str) -> None:
         time.sleep(0.5)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def federation(tmp_path_factory):
     root = tmp_path_factory.mktemp("deploy")
     procs = Processes(root)

@@ -20,6 +20,8 @@ from ichfed.federated.simulation import simulate
 from ichfed.model.config import preset
 from tests.helpers import make_site
 
+pytestmark = pytest.mark.xdist_group("ray")  # one local Ray cluster at a time
+
 TINY = dict(features=(4, 4, 8, 8, 16, 4), patch=32, lesion_patches=8, batch_size=8)
 CPU = torch.device("cpu")
 
@@ -34,7 +36,7 @@ def _assert_same(a: dict, b: dict, atol: float = 1e-5) -> None:
         torch.testing.assert_close(a[key].float(), b[key].float(), atol=atol, rtol=1e-4)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def sites(tmp_path_factory):
     root = tmp_path_factory.mktemp("sites")
     return [make_site(root / name, n=3) for name in ("beta", "alpha")]
@@ -96,7 +98,7 @@ class Recorder:
         return replies
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def cwt_runs(tmp_path_factory, sites):
     """Two 3-round cwt runs with the sites given in opposite orders; the first one recorded."""
     root = tmp_path_factory.mktemp("cwt")
@@ -114,7 +116,7 @@ def cwt_runs(tmp_path_factory, sites):
 def test_only_weights_and_aggregates_cross_the_network(cwt_runs):
     seen, _, initial = cwt_runs
     weight_keys = set(initial)
-    config_keys = {"server-round", "proximal-mu", "name"}
+    config_keys = {"server-round", "proximal-mu", "name", "inplane-mm"}
     metric_keys = {"train-loss", "num-examples", "train-seconds", "val-loss", "val-seconds"}
     assert len(seen) > 6
     for content in seen:
@@ -126,6 +128,7 @@ def test_only_weights_and_aggregates_cross_the_network(cwt_runs):
         for record in content.config_records.values():
             assert set(record.keys()) <= config_keys
             assert all(v in ("alpha", "beta") for k, v in record.items() if k == "name")
+            assert all(isinstance(v, float) for k, v in record.items() if k == "inplane-mm")
         for record in content.metric_records.values():
             assert set(record.keys()) <= metric_keys
             assert all(isinstance(v, int | float) for v in record.values())

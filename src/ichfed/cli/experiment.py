@@ -1,4 +1,4 @@
-"""`ichfed experiment`: the paper's study on the built-in hospitals, with a report."""
+"""`ichfed experiment`: the paper's study on built-in hospitals or a user's own, with a report."""
 
 from pathlib import Path
 from typing import Annotated
@@ -14,15 +14,42 @@ def experiment(
     out: Annotated[Path, typer.Option(help="Study folder (a rerun skips finished stages).")] = Path(
         "runs/study"),
     preset: Annotated[str, typer.Option(help="demo (2-core CPU) or paper (GPU).")] = "demo",
-    seed: Annotated[int, typer.Option(help="Seed of the data and of every model.")] = 0,
-    train_cases: Annotated[int, typer.Option(help="Training scans per training site.")] = 20,
-    test_cases: Annotated[int, typer.Option(help="Test scans per site.")] = 8,
+    seed: Annotated[int, typer.Option(help="Seed of the data, the splits and every model.")] = 0,
+    train: Annotated[list[str], typer.Option(
+        help="A training site, NAME=DIR (a user's site, split into train and test scans) or "
+             "NAME=builtin[:PROFILE]. Repeat; without --train/--holdout the four built-in "
+             "hospitals are used.")] = [],  # noqa: B006
+    holdout: Annotated[list[str], typer.Option(
+        help="A holdout site (test only), NAME=DIR or NAME=builtin[:PROFILE].")] = [],  # noqa: B006
+    study: Annotated[Path | None, typer.Option(help="A study file (TOML) with the sites and "
+                                               "settings; see README.")] = None,
+    train_cases: Annotated[int, typer.Option(help="Scans per built-in training site.")] = 20,
+    test_cases: Annotated[int, typer.Option(help="Test scans per built-in site.")] = 8,
+    test_fraction: Annotated[float, typer.Option(help="Share of a user's training site kept "
+                                                 "for testing.")] = 0.3,
     set_: Annotated[list[str], typer.Option("--set", help="Override a preset setting for "
                                             "every model, e.g. --set max_minutes=5.")] = [],  # noqa: B006
+    models: Annotated[str, typer.Option(help="Which models to train, comma-separated: single, "
+                                        "cwt, fedavg, pooled, threshold.")] = (
+        "single,cwt,fedavg,pooled,threshold"),
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
 ) -> None:
     """Single-site, multi-site (cwt, fedavg) and pooled models on every site: report.html."""
-    from ichfed.experiment import StudySpec, run_study
+    from ichfed.experiment import StudySpec, parse_site, read_study_file, run_study
+    from ichfed.experiment.sites import DEFAULT_SITES
 
-    run_study(out, StudySpec(preset=preset, seed=seed, train_cases=train_cases,
-                             test_cases=test_cases, overrides=parse_overrides(set_)), device)
+    settings = {"preset": preset, "seed": seed, "train_cases": train_cases,
+                "test_cases": test_cases, "test_fraction": test_fraction,
+                "overrides": parse_overrides(set_),
+                "kinds": tuple(m.strip() for m in models.split(",") if m.strip())}
+    sites = tuple(parse_site(t, "train") for t in train) + tuple(
+        parse_site(h, "holdout") for h in holdout)
+    if study is not None:
+        file_settings, file_sites = read_study_file(study)
+        overrides = parse_overrides([f"{k}={v}" for k, v in file_settings.pop("set", {}).items()])
+        if "models" in file_settings:
+            file_settings["kinds"] = tuple(file_settings.pop("models"))
+        settings.update(file_settings)
+        settings["overrides"] = {**overrides, **settings["overrides"]}
+        sites = file_sites + sites
+    run_study(out, StudySpec(sites=sites or DEFAULT_SITES, **settings), device)

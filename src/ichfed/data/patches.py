@@ -60,7 +60,7 @@ class PatchSet:
         self.patch, self.context = patch, context
         crops, rows = [], []
         for index, scan in enumerate(scans):
-            edge = (brain_edge(scan.brain, scan.canonical.spacing, edge_mm) if edge_mm
+            edge = (brain_edge(scan.brain, scan.spacing, edge_mm) if edge_mm
                     else None)
             centres = sample_centres(scan.label, scan.brain, n_lesion, rng, background_ratio,
                                      edge)
@@ -88,10 +88,9 @@ class PatchSet:
     def batches(self, batch_size: int, rng: np.random.Generator | None = None
                 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         order = rng.permutation(len(self)) if rng is not None else np.arange(len(self))
-        device = self.images.device
+        rows = torch.from_numpy(self.centres[order]).to(self.images.device)  # one copy per epoch
         for start in range(0, len(order), batch_size):
-            s, i, j, k = torch.from_numpy(self.centres[order[start:start + batch_size]]).to(
-                device).T
+            s, i, j, k = rows[start:start + batch_size].T
             ii = (i[:, None] + self.offsets)[:, :, None, None]
             jj = (j[:, None] + self.offsets)[:, None, :, None]
             s = s[:, None, None, None]

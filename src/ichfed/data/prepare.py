@@ -12,17 +12,23 @@ import numpy as np
 from ichfed import __version__
 from ichfed.errors import IchfedError
 from ichfed.io import CTVolume, open_site, read_ct, read_mask
+from ichfed.io.reader import to_canonical_spacing
 from ichfed.model.config import ModelSpec
 from ichfed.preprocess import Canonical, brain_mask, to_canonical
+from ichfed.preprocess.resample import Grid, mask_to_work, plan_grid, to_work
 
 
 @dataclass
 class PreparedScan:
+    """Arrays on the working grid: canonical order, resampled in-plane to the model's pixel."""
+
     image: np.ndarray  # (X, Y, Z) float32, network input values, 0 outside the brain
     brain: np.ndarray  # (X, Y, Z) bool
-    label: np.ndarray | None  # (X, Y, Z) uint8 in canonical order, when known
-    canonical: Canonical
-    voxel_ml: float
+    label: np.ndarray | None  # (X, Y, Z) uint8, when known
+    canonical: Canonical  # the scan in canonical order on its own grid
+    voxel_ml: float  # of the scan's own grid
+    grid: Grid  # canonical own grid <-> working grid
+    spacing: tuple[float, float, float]  # of the working grid (mm)
 
 
 def normalise(hu: np.ndarray, brain: np.ndarray, spec: ModelSpec) -> np.ndarray:
@@ -33,9 +39,22 @@ def normalise(hu: np.ndarray, brain: np.ndarray, spec: ModelSpec) -> np.ndarray:
 
 def prepare_scan(ct: CTVolume, spec: ModelSpec, mask: np.ndarray | None = None) -> PreparedScan:
     can = to_canonical(ct.data, ct.affine)
-    brain = brain_mask(can.data, can.spacing)
-    label = None if mask is None else (to_canonical(mask, ct.affine).data > 0).astype(np.uint8)
-    return PreparedScan(normalise(can.data, brain, spec), brain, label, can, ct.voxel_ml)
+    grid = plan_grid(can.data.shape, can.spacing, spec.working_mm)
+    hu = to_work(can.data, grid)
+    spacing = can.spacing if grid.identity else (spec.working_mm, spec.working_mm,
+                                                 can.spacing[2])
+    brain = brain_mask(hu, spacing)
+    label = None
+    if mask is not None:
+        label = mask_to_work(to_canonical(mask, ct.affine).data > 0, grid).astype(np.uint8)
+    return PreparedScan(normalise(hu, brain, spec), brain, label, can, ct.voxel_ml, grid,
+                        tuple(float(s) for s in spacing))
+
+
+def inplane_spacings(root: str | Path) -> list[float]:
+    """The in-plane pixel size of every labelled case (from the headers where possible)."""
+    return [float(np.mean(to_canonical_spacing(case.image)[:2]))
+            for case in open_site(root).labelled]
 
 
 def load_site_scans(root: str | Path, spec: ModelSpec,
@@ -55,6 +74,7 @@ def _cached(site, spec: ModelSpec, cache: Path) -> list[PreparedScan]:
     """Keyed by the files' names, sizes and times and by the preprocessing settings."""
     key = hashlib.sha256(json.dumps([
         __version__, str(Path(site.root).resolve()), spec.hu_window, spec.hu_scale,
+        spec.inplane_mm,
         [(str(p), p.stat().st_size, p.stat().st_mtime_ns)
          for c in site.labelled for p in (c.image, c.mask)]], default=str).encode()).hexdigest()
     path = cache / f"{key[:32]}.pkl"

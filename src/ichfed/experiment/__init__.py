@@ -12,31 +12,34 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 from rich.table import Table
 
 from ichfed.device import resolve_device
+from ichfed.experiment.sites import SiteEntry, parse_site, read_study_file
 from ichfed.experiment.study import (
     StudySpec,
     check_study_folder,
     evaluate_all,
+    gather_sites,
     models,
-    synthesize,
     train_model,
 )
-from ichfed.io import read_ct, read_mask
+from ichfed.io import open_site, read_ct, read_mask
 from ichfed.metrics.compare import paired_wilcoxon, summary_table
 from ichfed.report import html as report
 from ichfed.report.tables import write_csv
 
-__all__ = ["StudySpec", "run_study"]
+__all__ = ["SiteEntry", "StudySpec", "parse_site", "read_study_file", "run_study"]
 
 
 def _stage_estimates(spec: StudySpec) -> dict[str, float]:
     """Rough seconds per stage on a 2-core CPU, for the time-left estimate."""
     _, tspec = spec.specs()
     train_s = 60 * tspec.max_minutes + 25 if tspec.max_minutes else 600.0
-    scans = 2 * spec.train_cases + (2 + len(spec.holdout_sites)) * spec.test_cases
-    estimate = {"synthesize": 1.0 * scans}
-    estimate.update({name: (50.0 if kind == "baseline" else train_s)
+    builtin = [e for e in spec.sites if e.builtin]
+    scans = sum(spec.train_cases if e.role == "train" else 0 for e in builtin) + (
+        spec.test_cases * len(builtin))
+    estimate = {"sites": 1.0 * scans}
+    estimate.update({name: (50.0 if kind == "threshold" else train_s)
                      for name, kind in models(spec)})
-    estimate.update(evaluate=5.0 * spec.test_cases * (2 + len(spec.holdout_sites)), report=20.0)
+    estimate.update(evaluate=5.0 * spec.test_cases * len(spec.sites), report=20.0)
     return estimate
 
 
@@ -64,13 +67,13 @@ def run_study(out: Path, spec: StudySpec, device_name: str = "auto") -> list[dic
             bar.advance(task, estimates[name])
             return result
 
-        layout = stage("synthesize", lambda: synthesize(out, spec))
+        layout = stage("sites", lambda: gather_sites(out, spec))
         folders = {name: stage(name, lambda n=name, k=kind: train_model(
             out, n, k, spec, layout["train"], device)) for name, kind in models(spec)}
         rows = stage("evaluate", lambda: evaluate_all(out, spec, layout["test"], folders,
                                                       device))
-        summary = stage("report", lambda: write_outputs(out, spec, rows, folders, timings,
-                                                        device))
+        summary = stage("report", lambda: write_outputs(out, spec, rows, folders,
+                                                        layout["test"], timings, device))
     print_summary(console, summary, [n for n, _ in models(spec)], list(layout["test"]))
     console.print(f"report: {out / 'report.html'}")
     return summary
@@ -79,15 +82,16 @@ def run_study(out: Path, spec: StudySpec, device_name: str = "auto") -> list[dic
 def findings(summary: list[dict], spec: StudySpec) -> dict:
     """The study's two questions, answered from the numbers."""
     cell = {(r["model"], r["site"]): r["mean_dice"] for r in summary}
-    singles = [f"single-{s}" for s in spec.train_sites]
+    trained = {r["model"] for r in summary}
+    singles = [f"single-{s}" for s in spec.train_sites if f"single-{s}" in trained]
     holdout = {}
-    for site in spec.holdout_sites:
+    for site in spec.holdout_sites if "cwt" in trained and singles else ():
         single_mean = float(np.mean([cell[(m, site)] for m in singles]))
         holdout[site] = {"cwt": cell[("cwt", site)], "mean_of_single_site": round(single_mean, 4),
                          "cwt_better": cell[("cwt", site)] > single_mean}
     sites = list(dict.fromkeys(r["site"] for r in summary))
     ratio = {}
-    for model in ("cwt", "fedavg"):
+    for model in [m for m in ("cwt", "fedavg") if m in trained and "pooled" in trained]:
         per_site = {s: round(cell[(model, s)] / cell[("pooled", s)], 3)
                     if cell[("pooled", s)] > 0 else float("nan") for s in sites}
         ratio[model] = {"per_site": per_site, "all_at_least_0.98": all(
@@ -107,14 +111,16 @@ def _versions() -> dict:
 
 
 def write_outputs(out: Path, spec: StudySpec, rows: list[dict], folders: dict[str, Path],
-                  timings: dict, device) -> list[dict]:
+                  layout_tests: dict[str, Path], timings: dict, device) -> list[dict]:
     """summary.csv, wilcoxon.csv, findings.json and report.html from the per-scan results."""
     names = [n for n, _ in models(spec)]
     sites = list(dict.fromkeys(r["site"] for r in rows))
     summary = summary_table(rows)
     write_csv(summary, out / "summary.csv")
-    tests = paired_wilcoxon(rows, "cwt", [f"single-{s}" for s in spec.train_sites])
-    write_csv(tests, out / "wilcoxon.csv")
+    multi = next((m for m in ("cwt", "fedavg", "pooled") if m in names), names[0])
+    tests = paired_wilcoxon(rows, multi, [n for n in names if n.startswith("single-")])
+    if tests:
+        write_csv(tests, out / "wilcoxon.csv")
     answers = findings(summary, spec)
     (out / "findings.json").write_text(json.dumps(answers, indent=2) + "\n")
     histories = {}
@@ -130,10 +136,10 @@ def write_outputs(out: Path, spec: StudySpec, rows: list[dict], folders: dict[st
         ("Volumes: predicted against true, and Bland-Altman",
          report.volume_plots(rows, names, sites)),
         ("Training curves", report.training_curves(histories)),
-        ("Multi-site (cwt) model: best, median and worst scan of each site",
-         report.overlays(_overlay_cases(out, rows, "cwt", sites, folders))),
-        ("Paired Wilcoxon signed-rank tests (Dice, cwt against each single-site model)",
-         report.table_html(tests)),
+        (f"The {multi} model: best, median and worst scan of each site",
+         report.overlays(_overlay_cases(out, rows, multi, layout_tests))),
+        (f"Paired Wilcoxon signed-rank tests (Dice, {multi} against each single-site model)",
+         report.table_html(tests) if tests else "<p>No single-site models in this study.</p>"),
         ("Summary per model and site", report.table_html(summary)),
         ("Settings and software", report.table_html(
             [{"setting": k, "value": json.dumps(v, default=list)} for k, v in
@@ -160,19 +166,20 @@ def _findings_html(answers: dict) -> str:
     return "<div class='note'><p>" + "</p><p>".join(items) + "</p></div>"
 
 
-def _overlay_cases(out: Path, rows: list[dict], model: str, sites: list[str],
-                   folders: dict) -> list[dict]:
+def _overlay_cases(out: Path, rows: list[dict], model: str,
+                   tests: dict[str, Path]) -> list[dict]:
     panels = []
-    for site in sites:
+    for site, root in tests.items():
         mine = sorted((r for r in rows if r["model"] == model and r["site"] == site),
                       key=lambda r: r["dice"])
         if not mine:
             continue
+        cases = {c.name: c for c in open_site(root).labelled}
         picks = {"best": mine[-1], "median": mine[len(mine) // 2], "worst": mine[0]}
         for label, row in picks.items():
-            ct = read_ct(out / "data" / f"{site}-test" / "images" / f"{row['case']}.nii.gz")
-            truth, _ = read_mask(out / "data" / f"{site}-test" / "masks" /
-                                 f"{row['case']}.nii.gz")
+            case = cases[row["case"]]
+            ct = read_ct(case.image)
+            truth, _ = read_mask(case.mask)
             pred, _ = read_mask(out / "predictions" / model / site / f"{row['case']}_mask.nii.gz")
             panels.append({"title": f"{site} {label}: Dice {row['dice']:.2f}", "image": ct.data,
                            "affine": ct.affine, "truth": truth, "pred": pred})

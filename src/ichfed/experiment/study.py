@@ -1,5 +1,5 @@
-"""The paper's study on the built-in hospitals: two training sites (each split into train and
-test scans), two holdout sites (test only); single-site models, multi-site by cyclic weight
+"""The paper's study: training sites (each split into train and test scans) and holdout sites
+(test only), built-in or a user's own; single-site models, multi-site by cyclic weight
 transfer on Flower, and the comparisons the paper lacks (federated averaging, the pooled upper
 bound, the HU-threshold floor); every model on every test set.
 
@@ -9,7 +9,6 @@ same folder continues where the last one stopped.
 
 import json
 import os
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import torch
 from ichfed.baseline import ThresholdBaseline
 from ichfed.data.prepare import prepare_scan
 from ichfed.errors import IchfedError
+from ichfed.experiment.sites import DEFAULT_SITES, SiteEntry, check_sites, gather
 from ichfed.federated.plan import Plan
 from ichfed.federated.simulation import simulate
 from ichfed.infer.predict import segment_prepared
@@ -25,66 +25,60 @@ from ichfed.io import open_site, read_ct, read_mask, write_mask
 from ichfed.metrics.evaluate import case_metrics
 from ichfed.model.bundle import load_model
 from ichfed.model.config import ModelSpec, TrainSpec, preset
-from ichfed.phantom import BUILTIN, synth_site
 from ichfed.report.tables import write_csv
 from ichfed.train import train_sites
 
-TEST_FIRST_INDEX = 1000  # test scans are numbered apart from training scans
 # On a 2-core CPU the study trains five models in about 10 minutes, so the demo preset is made
 # lighter here (a narrower U-Net, fewer patches per scan, a fixed budget per model).
 CPU_STUDY = {"features": (8, 16, 32, 64, 128, 8), "lesion_patches": 32, "max_minutes": 1.5}
+KINDS = ("single", "cwt", "fedavg", "pooled", "threshold")
 
 
 @dataclass(frozen=True)
 class StudySpec:
     preset: str = "demo"
     seed: int = 0
-    train_sites: tuple[str, str] = ("nih", "vumc")
-    holdout_sites: tuple[str, ...] = ("thin", "lowdose")
-    train_cases: int = 20
-    test_cases: int = 8
+    sites: tuple[SiteEntry, ...] = DEFAULT_SITES
+    train_cases: int = 20  # per built-in training site
+    test_cases: int = 8  # per built-in site
+    test_fraction: float = 0.3  # of a user's training site, held out for testing
     overrides: dict = field(default_factory=dict)
+    kinds: tuple[str, ...] = KINDS  # which of the study's models to train
+
+    def __post_init__(self) -> None:
+        unknown = set(self.kinds) - set(KINDS)
+        if unknown:
+            raise IchfedError(f"unknown model kind(s) {sorted(unknown)}; choose from "
+                              f"{', '.join(KINDS)}")
+
+    @property
+    def train_sites(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.sites if s.role == "train")
+
+    @property
+    def holdout_sites(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.sites if s.role == "holdout")
 
     def specs(self) -> tuple[ModelSpec, TrainSpec]:
         extra = CPU_STUDY if self.preset == "demo" else {}
         return preset(self.preset, **{**extra, **self.overrides, "seed": self.seed})
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {**asdict(self), "sites": [s.to_dict() for s in self.sites]}
 
 
 def models(spec: StudySpec) -> list[tuple[str, str]]:
     """(name, kind) of every model the study trains, in the paper's order first."""
-    a, b = spec.train_sites
-    return [(f"single-{a}", "single"), (f"single-{b}", "single"), ("cwt", "cwt"),
-            ("fedavg", "fedavg"), ("pooled", "pooled"), ("threshold", "baseline")]
+    singles = [(f"single-{name}", "single") for name in spec.train_sites]
+    every = [*singles, ("cwt", "cwt"), ("fedavg", "fedavg"), ("pooled", "pooled"),
+             ("threshold", "threshold")]
+    return [(name, kind) for name, kind in every if kind in spec.kinds]
 
 
-def _synth_job(root: str, site: str, cases: int, seed: int, first: int) -> str:
-    synth_site(root, BUILTIN[site], cases, seed=seed, first=first)
-    return root
-
-
-def synthesize(out: Path, spec: StudySpec) -> dict[str, dict[str, Path]]:
-    """data/<site>-train and data/<site>-test folders; in parallel, one process per core."""
-    jobs = {}
-    for site in spec.train_sites:
-        jobs[(site, "train")] = (out / "data" / f"{site}-train", spec.train_cases, 0)
-    for site in (*spec.train_sites, *spec.holdout_sites):
-        jobs[(site, "test")] = (out / "data" / f"{site}-test", spec.test_cases, TEST_FIRST_INDEX)
-    todo = {k: v for k, v in jobs.items() if not (v[0] / "site.json").exists()}
-    for root, _, _ in todo.values():  # a half-written folder from an interrupted run
-        if root.exists():
-            for path in sorted(root.rglob("*"), reverse=True):
-                path.unlink() if path.is_file() else path.rmdir()
-    with ProcessPoolExecutor(max(1, min(len(todo), os.cpu_count() or 1))) as pool:
-        for future in [pool.submit(_synth_job, str(root), site, n, spec.seed, first)
-                       for (site, _), (root, n, first) in todo.items()]:
-            future.result()
-    layout: dict[str, dict[str, Path]] = {"train": {}, "test": {}}
-    for (site, role), (root, _, _) in jobs.items():
-        layout[role][site] = root
-    return layout
+def gather_sites(out: Path, spec: StudySpec) -> dict[str, dict[str, Path]]:
+    check_sites(spec.sites)
+    return gather(out, spec.sites, spec.train_cases, spec.test_cases, spec.test_fraction,
+                  spec.seed)
 
 
 def train_model(out: Path, name: str, kind: str, spec: StudySpec, train: dict[str, Path],

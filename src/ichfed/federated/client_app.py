@@ -5,11 +5,14 @@ site's name, a loss, a patch count, seconds. Never case ids, file names or image
 """
 
 import time
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 
+from ichfed.data.prepare import inplane_spacings
 from ichfed.device import resolve_device
 from ichfed.federated.local import (
     LocalSite,
@@ -20,16 +23,28 @@ from ichfed.federated.local import (
 )
 from ichfed.federated.payload import optimizer_record, optimizer_state
 from ichfed.federated.plan import Plan, plan_from
+from ichfed.io import open_site
+from ichfed.model.config import ModelSpec
 
 
-def _site(context: Context, plan: Plan) -> tuple[LocalSite, object]:
+def _root(context: Context, plan: Plan) -> str:
     """This node's data: `data-dir` from a deployed SuperNode's node config, or in the
     simulation the site whose position in the plan's list is this node's partition id."""
     node = context.node_config
-    root = node["data-dir"] if "data-dir" in node else plan.sites[int(node["partition-id"])]
+    return str(node["data-dir"] if "data-dir" in node else plan.sites[int(node["partition-id"])])
+
+
+def _site(context: Context, plan: Plan, config: ConfigRecord) -> tuple[LocalSite, object]:
+    """The site's patches for the model as the coordinator resolved it (pixel size)."""
+    node = context.node_config
     device = resolve_device(str(node.get("device", plan.device)))
     cache = Path(str(node["cache-dir"])) if "cache-dir" in node else None
-    return open_local_site(root, plan.model, plan.train, device, cache), device
+    return open_local_site(_root(context, plan), _spec(plan, config), plan.train, device,
+                           cache), device
+
+
+def _spec(plan: Plan, config: ConfigRecord) -> ModelSpec:
+    return replace(plan.model, inplane_mm=float(config["inplane-mm"]) or None)
 
 
 def make_client_app(fallback: dict | None = None) -> ClientApp:
@@ -38,19 +53,22 @@ def make_client_app(fallback: dict | None = None) -> ClientApp:
 
     @app.query()
     def name(msg: Message, context: Context) -> Message:
-        site, _ = _site(context, plan_from(context.run_config, fallback or {}))
-        return Message(RecordDict({"site": ConfigRecord({"name": site.name})}), reply_to=msg)
+        root = _root(context, plan_from(context.run_config, fallback or {}))
+        pixel = float(np.median(inplane_spacings(root)))
+        return Message(RecordDict({"site": ConfigRecord({"name": open_site(root).name,
+                                                         "inplane-mm": pixel})}), reply_to=msg)
 
     @app.train()
     def train(msg: Message, context: Context) -> Message:
         plan = plan_from(context.run_config, fallback or {})
-        site, device = _site(context, plan)
         config = msg.content["config"]
+        site, device = _site(context, plan, config)
+        spec = _spec(plan, config)
         adam = None
         if "optimizer" in msg.content:
             adam = optimizer_state(msg.content["optimizer"],
                                    template_optimizer(plan.model, plan.train))
-        update = local_update(site, plan.model, plan.train, device,
+        update = local_update(site, spec, plan.train, device,
                               msg.content["arrays"].to_torch_state_dict(),
                               epoch=int(config["server-round"]), optimizer=adam,
                               proximal_mu=float(config.get("proximal-mu", 0.0)))
@@ -66,9 +84,9 @@ def make_client_app(fallback: dict | None = None) -> ClientApp:
     @app.evaluate()
     def evaluate(msg: Message, context: Context) -> Message:
         plan = plan_from(context.run_config, fallback or {})
-        site, device = _site(context, plan)
+        site, device = _site(context, plan, msg.content["config"])
         start = time.time()
-        loss = local_validation(site, plan.model, plan.train, device,
+        loss = local_validation(site, _spec(plan, msg.content["config"]), plan.train, device,
                                 msg.content["arrays"].to_torch_state_dict())
         return Message(RecordDict({"metrics": MetricRecord(
             {"val-loss": loss, "num-examples": len(site.val),

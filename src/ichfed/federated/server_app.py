@@ -9,6 +9,7 @@ steps over Flower's Grid.
 import os
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from logging import INFO, WARNING
 from pathlib import Path
 
@@ -37,9 +38,9 @@ def initial_weights(plan: Plan) -> dict:
     return build_network(plan.model).state_dict()
 
 
-def discover_sites(grid: Grid, plan: Plan) -> dict[int, str]:
-    """Wait for the plan's number of sites, then ask each for its name: the strategies order
-    sites by name, since node ids change from run to run."""
+def discover_sites(grid: Grid, plan: Plan) -> tuple[dict[int, str], list[float]]:
+    """Wait for the plan's number of sites, then ask each for its name (the strategies order
+    sites by name, since node ids change from run to run) and its median pixel size."""
     deadline = time.time() + plan.round_timeout
     while len(nodes := list(grid.get_node_ids())) < plan.num_sites:
         if time.time() > deadline:
@@ -47,14 +48,15 @@ def discover_sites(grid: Grid, plan: Plan) -> dict[int, str]:
         time.sleep(1.0)
     asks = [Message(RecordDict({"config": ConfigRecord()}), dst_node_id=node,
                     message_type=MessageType.QUERY) for node in nodes]
-    names = {}
+    names, pixels = {}, []
     for reply in grid.send_and_receive(asks, timeout=plan.round_timeout):
         if reply.has_error():
             raise IchfedError(f"a site failed to start: {reply.error.reason}")
         names[reply.metadata.src_node_id] = str(reply.content["site"]["name"])
+        pixels.append(float(reply.content["site"]["inplane-mm"]))
     if len(set(names.values())) < len(names):
         raise IchfedError(f"two sites share a name: {sorted(names.values())}")
-    return names
+    return names, pixels
 
 
 def _exchange(grid: Grid, build: Callable[[], list[Message]],
@@ -115,7 +117,9 @@ def run_federation(grid: Grid, plan: Plan, on_round: Callable[[dict], None] | No
     """Rounds until early stopping on the sites' pooled validation loss; returns the summary."""
     out = Path(plan.out)
     out.mkdir(parents=True, exist_ok=True)
-    names = discover_sites(grid, plan)
+    names, pixels = discover_sites(grid, plan)
+    plan = replace(plan, model=plan.model.resolved(pixels))
+    settings = {"inplane-mm": plan.model.working_mm or 0.0}  # 0: each scan's own grid
     order = sorted(names, key=names.get)
     strategy = build_strategy(plan, order)
     arrays = ArrayRecord(initial_weights(plan))
@@ -133,8 +137,8 @@ def run_federation(grid: Grid, plan: Plan, on_round: Callable[[dict], None] | No
         rnd = state["round"] + 1
         t0 = time.time()
         sent, replies = _exchange(
-            grid, lambda r=rnd, a=arrays: list(strategy.configure_train(r, a, ConfigRecord(),
-                                                                         grid)),
+            grid, lambda r=rnd, a=arrays: list(strategy.configure_train(
+                r, a, ConfigRecord(settings), grid)),
             lambda got, a=arrays: _screen(got, a, names), plan, names, all_needed=False)
         if not replies:
             raise IchfedError(f"round {rnd}: no usable update from "
@@ -143,8 +147,8 @@ def run_federation(grid: Grid, plan: Plan, on_round: Callable[[dict], None] | No
         new, train_metrics = strategy.aggregate_train(rnd, replies)
         arrays = new if new is not None else arrays
         asks, answers = _exchange(
-            grid, lambda r=rnd, a=arrays: list(strategy.configure_evaluate(r, a, ConfigRecord(),
-                                                                            grid)),
+            grid, lambda r=rnd, a=arrays: list(strategy.configure_evaluate(
+                r, a, ConfigRecord(settings), grid)),
             lambda got: _screen(got, None, names), plan, names, all_needed=True)
         if len(answers) < len(asks):
             raise IchfedError(f"round {rnd}: {len(asks) - len(answers)} site(s) did not "

@@ -14,6 +14,7 @@ from ichfed.io import CTVolume, read_ct, write_mask
 from ichfed.io.reader import ensure_readable
 from ichfed.io.volume import case_name
 from ichfed.model.bundle import LoadedModel, load_model
+from ichfed.preprocess.resample import mask_to_native, to_native
 from ichfed.report.tables import write_csv
 
 CONNECTIVITY = ndimage.generate_binary_structure(3, 3)  # 26-connected lesion components
@@ -67,13 +68,20 @@ def segment(ct: CTVolume, model: LoadedModel, device: torch.device) -> np.ndarra
 
 def segment_prepared(prep: PreparedScan, model: LoadedModel, device: torch.device) -> np.ndarray:
     """`segment` for a scan already prepared (several models sharing one preprocessing)."""
-    mask = np.zeros(prep.image.shape, bool)
-    if prep.brain.any():
-        box = _bbox(prep.brain, margin=2)
-        prob = _probabilities(model.net, prep.image[box], model.spec.slice_batch, device,
-                              model.spec.context_slices)
+    if not prep.brain.any():
+        return np.zeros(prep.canonical.stored_shape, np.uint8)
+    box = _bbox(prep.brain, margin=2)
+    prob = _probabilities(model.net, prep.image[box], model.spec.slice_batch, device,
+                          model.spec.context_slices)
+    if prep.grid.identity:
+        mask = np.zeros(prep.image.shape, bool)
         mask[box] = (prob >= model.spec.threshold) & prep.brain[box]
-        mask = remove_small(mask, model.spec.min_component_voxels)
+    else:  # back to the scan's own grid before thresholding: volumes are measured there
+        full = np.zeros(prep.image.shape, np.float32)
+        full[box] = prob
+        mask = ((to_native(full, prep.grid) >= model.spec.threshold)
+                & mask_to_native(prep.brain, prep.grid))
+    mask = remove_small(mask, model.spec.min_component_voxels)
     return prep.canonical.to_stored(mask).astype(np.uint8)
 
 

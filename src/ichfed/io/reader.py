@@ -68,6 +68,24 @@ def read_ct(path: str | Path, series: str | None = None) -> CTVolume:
     return CTVolume(data=data, affine=affine, source=path)
 
 
+def to_canonical_spacing(path: str | Path) -> tuple[float, float, float]:
+    """Voxel size (mm) along the canonical R, A, S axes, from the NIfTI header alone (a DICOM
+    folder is read). Cheap enough to survey a whole site before training."""
+    path = Path(path)
+    if path.is_dir():
+        affine = read_ct(path).affine
+    else:
+        try:
+            affine = nib.load(path).affine
+        except (ImageFileError, OSError, EOFError, zlib.error) as exc:
+            raise InputError(path, f"cannot read the header ({exc})") from exc
+    stored = np.sqrt((affine[:3, :3] ** 2).sum(axis=0))
+    out = [0.0, 0.0, 0.0]
+    for axis, (target, _) in enumerate(nib.orientations.io_orientation(affine)):
+        out[int(target)] = float(stored[axis])
+    return (out[0], out[1], out[2])
+
+
 def read_mask(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     """Read a label mask: (integer array (I, J, K), affine). Non-integer labels are an error."""
     path = Path(path)

@@ -3,6 +3,8 @@
 
 from dataclasses import asdict, dataclass, fields, replace
 
+import numpy as np
+
 from ichfed.errors import IchfedError
 
 
@@ -19,6 +21,23 @@ class ModelSpec:
     threshold: float = 0.5
     min_component_voxels: int = 27
     slice_batch: int = 8  # whole axial slices per forward pass at inference
+    # In-plane pixel size (mm) the network works at: scans are resampled to it and masks mapped
+    # back. "auto": the median of the training sites (resolved when training starts);
+    # "native" or None: no resampling (the paper).
+    inplane_mm: float | str | None = "auto"
+
+    @property
+    def working_mm(self) -> float | None:
+        """The resolved in-plane spacing, or None for the scan's own grid."""
+        return float(self.inplane_mm) if isinstance(self.inplane_mm, int | float) else None
+
+    def resolved(self, spacings: list[float]) -> "ModelSpec":
+        """`auto` becomes the median of the training scans' in-plane spacings, `native` None."""
+        if self.inplane_mm == "auto":
+            return replace(self, inplane_mm=round(float(np.median(spacings)), 4))
+        if self.inplane_mm in ("native", None):
+            return replace(self, inplane_mm=None)
+        return replace(self, inplane_mm=float(self.inplane_mm))
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -26,6 +45,7 @@ class ModelSpec:
     @classmethod
     def from_dict(cls, data: dict) -> "ModelSpec":
         data = dict(data)
+        data.setdefault("inplane_mm", None)  # folders from before resampling: the scan's grid
         data["features"] = tuple(data["features"])
         if data.get("hu_window") is not None:
             data["hu_window"] = tuple(data["hu_window"])

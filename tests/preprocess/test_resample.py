@@ -1,0 +1,69 @@
+"""In-plane resampling to a model's pixel size and back: volumes kept, masks on the scan's grid."""
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from ichfed.cli import app
+from ichfed.infer import segment
+from ichfed.io import read_ct
+from ichfed.metrics import dice
+from ichfed.preprocess.resample import mask_to_native, mask_to_work, plan_grid
+from tests.helpers import make_site, save_nifti, tiny_head, tiny_lesion
+from tests.infer.test_predict import BRIGHT, LPS, RAS
+
+
+@pytest.mark.parametrize("target", [0.9, 0.315], ids=["coarser", "finer"])
+def test_mask_round_trip_keeps_volume(target):
+    x, y, z = np.ogrid[:200, :180, :12]
+    mask = ((x - 90) ** 2 + (y - 100) ** 2 + (3 * (z - 6)) ** 2) < 40 ** 2
+    grid = plan_grid(mask.shape, (0.45, 0.45, 5.0), target)
+    work = mask_to_work(mask, grid)
+    assert work.shape[2] == mask.shape[2] and work.shape[0] == round(200 * 0.45 / target)
+    back = mask_to_native(work, grid)
+    assert back.shape == mask.shape
+    assert abs(back.sum() / mask.sum() - 1) < 0.02
+    work_ml = work.sum() * target * target * 5.0
+    assert abs(work_ml / (mask.sum() * 0.45 * 0.45 * 5.0) - 1) < 0.02
+
+
+def test_no_resampling_within_tolerance():
+    assert plan_grid((10, 10, 3), (0.452, 0.449, 5.0), 0.45).identity
+    assert plan_grid((10, 10, 3), (0.45, 0.45, 5.0), None).identity
+
+
+@pytest.mark.parametrize("affine", [RAS, LPS], ids=["RAS", "LPS"])
+@pytest.mark.parametrize("pixel_mm", [0.6, 1.5])
+def test_prediction_at_another_pixel_size_lands_on_the_scan_grid(tmp_path, affine, pixel_mm):
+    vol = tiny_head()
+    truth = tiny_lesion(vol)
+    ct = read_ct(save_nifti(vol, affine, tmp_path / "scan.nii.gz"))
+    model = replace(BRIGHT, spec=replace(BRIGHT.spec, inplane_mm=pixel_mm))
+    mask = segment(ct, model, torch.device("cpu"))
+    assert mask.shape == vol.shape
+    # The stand-in fires on anything above 55 HU, so the interpolated skull edge lights up too;
+    # inside the brain, the mask must land exactly on the lesion.
+    i, j, k = np.meshgrid(*(np.linspace(-1, 1, s) for s in vol.shape), indexing="ij")
+    interior = np.sqrt(i**2 + j**2 + (0.5 * k) ** 2) < 0.6
+    assert dice(mask & interior, truth & interior) > 0.85
+
+
+def test_training_records_the_median_pixel_size(tmp_path):
+    site = make_site(tmp_path / "site", n=3)  # 0.9 mm pixels
+    result = CliRunner().invoke(app, [
+        "train", str(site), "--out", str(tmp_path / "m"), "--device", "cpu",
+        "--set", "features=[4,4,8,8,16,4]", "--set", "patch=32", "--set", "lesion_patches=4",
+        "--set", "batch_size=8", "--set", "max_epochs=1"])
+    assert result.exit_code == 0, result.output
+    config = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert config["model"]["inplane_mm"] == pytest.approx(0.9)
+    native = CliRunner().invoke(app, [
+        "train", str(site), "--out", str(tmp_path / "n"), "--device", "cpu",
+        "--set", "features=[4,4,8,8,16,4]", "--set", "patch=32", "--set", "lesion_patches=4",
+        "--set", "batch_size=8", "--set", "max_epochs=1", "--set", "inplane_mm=native"])
+    assert native.exit_code == 0, native.output
+    assert json.loads((tmp_path / "n" / "config.json").read_text())["model"]["inplane_mm"] is None
