@@ -67,6 +67,7 @@ class TrainSpec:
     max_minutes: float = 0.0  # 0: no time budget
     seed: int = 0
     compile: bool = False  # torch.compile the network (CUDA only; slow first epoch)
+    mixed_precision: bool = True  # bf16 autocast and channels_last on CUDA (CPU: always fp32)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -28,9 +28,11 @@ class Trainer:
         torch.manual_seed(train.seed)
         self.spec, self.train_spec, self.device = spec, train, device
         self.cuda = device.type == "cuda"
+        self.bf16 = self.cuda and train.mixed_precision
         self.net = build_network(spec).to(device)
         if self.cuda:
             torch.backends.cudnn.benchmark = True
+        if self.bf16:
             torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
             self.net = self.net.to(memory_format=torch.channels_last)
         self.forward = torch.compile(self.net) if (train.compile and self.cuda) else self.net
@@ -38,7 +40,7 @@ class Trainer:
         self.loss = DiceLoss(sigmoid=True, batch=True, smooth_nr=1.0, smooth_dr=1.0)
 
     def _logits(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.cuda:
+        if not self.bf16:
             return self.forward(x)
         with torch.autocast("cuda", dtype=torch.bfloat16):
             return self.forward(x.contiguous(memory_format=torch.channels_last)).float()
