@@ -60,7 +60,8 @@ def main() -> None:
             for factor in (1.0, 2.0, 0.7):
                 image, truth, affine = ((ct.data, mask, ct.affine) if factor == 1.0
                                         else rescaled(ct.data, mask, ct.affine, factor))
-                path = write_nifti(image, affine, root / f"x{factor}" / f"{case.name}.nii.gz")
+                path = root / f"x{factor}" / f"{case.name}.nii.gz"
+                write_nifti(image, affine, path)
                 scans[(case.name, factor)] = (path, truth)
         for mode in ("auto", "native"):
             spec, tspec = preset("demo", **STUDY_NET, max_minutes=args.minutes,
