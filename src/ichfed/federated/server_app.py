@@ -26,6 +26,7 @@ from ichfed.model.bundle import save_config, save_weights
 from ichfed.model.network import build_network
 from ichfed.report.tables import write_csv
 from ichfed.train.fit import CHECKPOINT
+from ichfed.train.stopping import record, stop_reason
 
 LOG = "federation.csv"
 RETRIES = 3  # a site that dropped out is asked again this many times
@@ -123,7 +124,7 @@ def run_federation(grid: Grid, plan: Plan, on_round: Callable[[dict], None] | No
     order = sorted(names, key=names.get)
     strategy = build_strategy(plan, order)
     arrays = ArrayRecord(initial_weights(plan))
-    state = {"round": 0, "best": float("inf"), "best_round": 0, "wait": 0, "history": [],
+    state = {"round": 0, "best": float("inf"), "best_step": 0, "wait": 0, "history": [],
              "seconds": 0.0}
     if plan.resume:
         saved = torch.load(out / CHECKPOINT, weights_only=False)
@@ -167,26 +168,20 @@ def run_federation(grid: Grid, plan: Plan, on_round: Callable[[dict], None] | No
                "bytes_received": sum(payload_bytes(r.content) for r in replies + answers)}
         state["history"].append(row)
         state["round"] = rnd
-        if val_loss < state["best"] - tspec.min_delta:
-            state.update(best=val_loss, best_round=rnd, wait=0)
+        if record(state, val_loss, rnd, tspec):
             save_weights(arrays.to_torch_state_dict(), out)
-        else:
-            state["wait"] += 1
         state["seconds"] = time.time() - start
         _save_checkpoint(out, arrays, strategy, state)
         write_csv(state["history"], out / LOG)
         log(INFO, "ichfed: round %s", row)
         if on_round:
             on_round(row)
-        if state["wait"] >= tspec.patience:
-            stopped = "early stopping"
-            break
-        if tspec.max_minutes and state["seconds"] > 60 * tspec.max_minutes:
-            stopped = "time budget"
+        if reason := stop_reason(state, tspec):
+            stopped = reason
             break
     summary = {"strategy": plan.strategy, "sites": [names[n] for n in order],
                "carry_optimizer": plan.carry_optimizer, "rounds": state["round"],
-               "best_round": state["best_round"], "best_val_loss": round(state["best"], 5),
+               "best_round": state["best_step"], "best_val_loss": round(state["best"], 5),
                "stopped": stopped, "seconds": round(state["seconds"], 1),
                "history": state["history"]}
     save_config(out, plan.model, plan.train.to_dict(), summary)

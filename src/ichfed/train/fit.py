@@ -15,6 +15,7 @@ from ichfed.errors import IchfedError
 from ichfed.io import open_site
 from ichfed.model.bundle import CONFIG, save_config, save_weights
 from ichfed.model.config import ModelSpec, TrainSpec
+from ichfed.train.stopping import record, stop_reason
 from ichfed.train.trainer import Trainer
 
 CHECKPOINT = "checkpoint.pt"
@@ -68,7 +69,7 @@ def fit(train_scans: list[PreparedScan], val_scans: list[PreparedScan], spec: Mo
     out.mkdir(parents=True, exist_ok=True)
     train_patches, val_patches = make_patches(train_scans, val_scans, spec, tspec, device)
     trainer = Trainer(spec, tspec, device)
-    state = {"epoch": 0, "best": float("inf"), "best_epoch": 0, "wait": 0, "history": [],
+    state = {"epoch": 0, "best": float("inf"), "best_step": 0, "wait": 0, "history": [],
              "seconds": 0.0}
     checkpoint = out / CHECKPOINT
     check_out(out, resume)
@@ -88,25 +89,19 @@ def fit(train_scans: list[PreparedScan], val_scans: list[PreparedScan], spec: Mo
                "val_loss": round(val_loss, 5), "seconds": round(time.time() - t0, 2)}
         state["history"].append(row)
         state["epoch"] = epoch
-        if val_loss < state["best"] - tspec.min_delta:
-            state.update(best=val_loss, best_epoch=epoch, wait=0)
+        if record(state, val_loss, epoch, tspec):
             save_weights(trainer.net, out)
-        else:
-            state["wait"] += 1
         state["seconds"] = time.time() - start
         _save_checkpoint(out, trainer, state)
         if on_epoch:
             on_epoch(row)
-        if state["wait"] >= tspec.patience:
-            stopped = "early stopping"
-            break
-        if tspec.max_minutes and state["seconds"] > 60 * tspec.max_minutes:
-            stopped = "time budget"
+        if reason := stop_reason(state, tspec):
+            stopped = reason
             break
     summary = {
         **(meta or {}), "train_scans": len(train_scans), "val_scans": len(val_scans),
         "train_patches": len(train_patches), "val_patches": len(val_patches),
-        "epochs": state["epoch"], "best_epoch": state["best_epoch"],
+        "epochs": state["epoch"], "best_epoch": state["best_step"],
         "best_val_loss": round(state["best"], 5), "stopped": stopped,
         "seconds": round(state["seconds"], 1), "device": str(device),
         "history": state["history"],
