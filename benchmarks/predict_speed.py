@@ -20,12 +20,12 @@ import torch
 
 from ichfed.device import resolve_device
 from ichfed.infer import predict_inputs
-from ichfed.infer.predict import _probabilities
 from ichfed.io import read_ct
 from ichfed.io.writer import write_nifti
 from ichfed.model.bundle import load_model, save_config, save_weights
 from ichfed.model.config import preset
 from ichfed.model.network import build_network
+from ichfed.model.slices import probabilities
 from ichfed.phantom import BUILTIN, synth_case
 from ichfed.preprocess import brain_mask, to_canonical
 
@@ -67,7 +67,7 @@ def main() -> None:
         can = to_canonical(ct.data, ct.affine)
         brain = brain_mask(can.data, can.spacing)
         t0 = time.perf_counter()
-        _probabilities(model.net, can.data * brain, spec.slice_batch, device, spec.context_slices)
+        probabilities(model.net, can.data * brain, spec.slice_batch, device, spec.context_slices)
         if device.type == "cuda":
             torch.cuda.synchronize()
         network_full = time.perf_counter() - t0

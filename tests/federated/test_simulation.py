@@ -18,6 +18,7 @@ from ichfed.federated.plan import Plan
 from ichfed.federated.server_app import initial_weights
 from ichfed.federated.simulation import simulate
 from ichfed.model.config import preset
+from ichfed.train.calibrate import RULES, rule_key
 from tests.helpers import make_site
 
 pytestmark = pytest.mark.xdist_group("ray")  # one local Ray cluster at a time
@@ -57,6 +58,11 @@ def test_cwt_on_one_site_equals_train(tmp_path, sites):
     _assert_same(_weights(tmp_path / "t"), _weights(tmp_path / "f"))
     config = json.loads((tmp_path / "f" / "config.json").read_text())
     assert config["summary"]["strategy"] == "cwt" and config["summary"]["rounds"] == 3
+    trained = json.loads((tmp_path / "t" / "config.json").read_text())
+    assert (config["summary"]["val_dice_by_rule"]  # the same scans score the same
+            == trained["summary"]["val_dice_by_rule"])
+    for key in ("min_lesion_ml", "min_core_mm"):
+        assert config["model"][key] == trained["model"][key]
     assert "case0" not in json.dumps(config)
     predicted = runner.invoke(app, ["predict", str(sites[0] / "images" / "case00.nii.gz"),
                                     "--model", str(tmp_path / "f"), "--out",
@@ -116,8 +122,12 @@ def cwt_runs(tmp_path_factory, sites):
 def test_only_weights_and_aggregates_cross_the_network(cwt_runs):
     seen, _, initial = cwt_runs
     weight_keys = set(initial)
-    config_keys = {"server-round", "proximal-mu", "name", "inplane-mm"}
-    metric_keys = {"train-loss", "num-examples", "train-seconds", "val-loss", "val-seconds"}
+    config_keys = {"server-round", "proximal-mu", "name", "inplane-mm", "calibrate"}
+    rules = {rule_key(rule) for rule in RULES}  # mean Dice per lesion rule
+    metric_keys = {"train-loss", "num-examples", "train-seconds", "val-loss", "val-seconds",
+                   *rules}
+    assert any(rules <= set(record.keys()) for content in seen
+               for record in content.metric_records.values())
     assert len(seen) > 6
     for content in seen:
         assert set(content.keys()) <= {"arrays", "optimizer", "config", "metrics", "site"}

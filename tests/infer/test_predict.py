@@ -10,11 +10,11 @@ from typer.testing import CliRunner
 
 from ichfed.cli import app
 from ichfed.infer import lesion_stats, segment
-from ichfed.infer.predict import remove_small
 from ichfed.io import read_ct
 from ichfed.metrics import dice
 from ichfed.model.bundle import LoadedModel
 from ichfed.model.config import ModelSpec
+from ichfed.model.postprocess import keep_components
 from tests.helpers import save_nifti, tiny_head, tiny_lesion, write_dicom_series
 
 runner = CliRunner()
@@ -70,7 +70,7 @@ def test_components_under_27_voxels_are_removed():
     mask[1:4, 1:4, 1:4] = True  # 27 voxels: kept
     mask[10:13, 10:13, 10:13] = True
     mask[12, 12, 12] = False  # 26 voxels: removed
-    out = remove_small(mask, 27)
+    out = keep_components(mask, 27)
     assert out[1:4, 1:4, 1:4].all() and not out[10:13, 10:13, 10:13].any()
 
 

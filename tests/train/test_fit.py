@@ -74,3 +74,92 @@ def test_edge_sampling_takes_half_the_background_from_the_rim(tmp_path):
     background = centres[scan.label[tuple(centres.T)] == 0]
     assert len(background) == 40
     assert edge[tuple(background.T)].sum() >= 20
+
+
+def test_augmented_epochs_draw_fresh_flipped_patches_and_validation_stays_fixed(tmp_path):
+    from ichfed.data.patches import PatchSet
+
+    site = make_site(tmp_path / "site", n=2)
+    spec, _ = preset("demo")
+    scans = load_site_scans(site, spec)
+    patches = PatchSet(scans, 32, 8, 0, torch.device("cpu"), context=1, augment=True)
+
+    def epoch(rng):
+        xs, ys = zip(*patches.batches(64, rng), strict=True)
+        return torch.cat(xs), torch.cat(ys)
+
+    first, second = epoch(np.random.default_rng([0, 1])), epoch(np.random.default_rng([0, 2]))
+    assert len(first[0]) == len(second[0]) == len(patches)  # the same 1:1 counts each epoch
+    assert not torch.equal(first[0], second[0])
+    assert torch.equal(epoch(np.random.default_rng([0, 1]))[0], first[0])  # seeded
+    assert torch.equal(epoch(None)[0], epoch(None)[0])  # validation: the seed's centres
+    # half the centres lie on a lesion (a flip moves the centre pixel from row 16 to row 15)
+    on_lesion = float(first[1][:, 0, 15:17, 16].amax(1).mean())
+    assert 0.45 <= on_lesion <= 0.6
+
+
+class _Bright(torch.nn.Module):
+    """A stand-in network: 'bleed' wherever the input is above 0.5."""
+
+    def forward(self, x):
+        return 50.0 * (x[:, :1] - 0.5)
+
+
+def test_calibration_picks_the_rule_that_drops_false_positives_but_keeps_bleeds():
+    from ichfed.data.prepare import PreparedScan
+    from ichfed.model.postprocess import LesionRule, binarise
+    from ichfed.train.calibrate import _scan_dice, dice_by_rule, pick_rule
+
+    spec, _ = preset("demo", context_slices=0, min_component_voxels=1)
+    image = np.zeros((40, 40, 6), np.float32)
+    image[10:20, 10:20, 1:5] = 1.0  # a 400-voxel bleed: 0.4 mL at 1 mm^3
+    image[30, 30, 2] = image[31, 30, 2] = image[30, 31, 2] = 1.0  # a 3-voxel false speck
+    image[2:38, 1:3, 1:5] = 1.0  # a thin bright rim along one side, two pixels thick
+    label = np.zeros(image.shape, np.uint8)
+    label[10:20, 10:20, 1:5] = 1
+    brain = np.ones(image.shape, bool)
+    one_mm = (1.0, 1.0, 1.0)
+    scan = PreparedScan(image, brain, label, None, 0.001, None, one_mm)
+    empty = PreparedScan(np.where(label, 0, image), brain, np.zeros_like(label), None, 0.001,
+                         None, one_mm)
+    means = dice_by_rule(_Bright(), spec, [scan, empty], torch.device("cpu"))
+    assert means[LesionRule()] < 0.5  # the rim and the speck cost Dice on both scans
+    assert means[LesionRule(0.25, 0.0)] < 1.0  # the rim is larger than 0.25 mL
+    best = pick_rule(means)
+    assert best == LesionRule(0.0, 1.5) and means[best] == 1.0  # thinness, not size, drops both
+    assert means[LesionRule(0.5, 0.0)] < 1.0  # a rule above 0.4 mL loses the bleed
+    prob = 1.0 / (1.0 + np.exp(-50.0 * (image - 0.5)))
+    for rule, value in _scan_dice(prob, scan, spec).items():  # the shortcut equals binarise
+        mask = binarise(prob, brain, spec, 0.001, one_mm, rule)
+        assert value == pytest.approx(2 * (mask & (label > 0)).sum() / (mask.sum() + label.sum()))
+
+
+def test_the_time_budget_is_not_overrun_by_another_epoch():
+    from ichfed.train.stopping import stop_reason
+
+    _, tspec = preset("demo", max_minutes=1.0)
+    state = {"wait": 0, "seconds": 40.0, "history": [{"seconds": 15.0}]}
+    assert stop_reason(state, tspec) is None  # 40 + 15 s fits in 60 s
+    state = {"wait": 0, "seconds": 50.0, "history": [{"seconds": 15.0}]}
+    assert stop_reason(state, tspec) == "time budget"
+
+
+def test_mining_centres_brain_patches_on_the_networks_false_positives():
+    from ichfed.data.patches import PatchSet
+    from ichfed.data.prepare import PreparedScan
+
+    image = np.zeros((40, 40, 6), np.float32)
+    image[5:15, 5:15, 1:5] = 1.0  # a true bleed
+    image[30:33, 30:33, 2:4] = 1.0  # a bright look-alike the stand-in network calls bleed
+    label = np.zeros(image.shape, np.uint8)
+    label[5:15, 5:15, 1:5] = 1
+    scan = PreparedScan(image, np.ones(image.shape, bool), label, None, 0.001, None,
+                        (1.0, 1.0, 1.0))
+    patches = PatchSet([scan], 16, 20, 0, torch.device("cpu"), background_ratio=1.0)
+    patches.mine(_Bright(), np.random.default_rng(0), share=0.5, fraction=1.0)
+    hard = np.column_stack(np.unravel_index(patches.hard[0], image.shape))
+    assert len(hard) == 18 and (hard[:, 0] >= 30).all() and set(hard[:, 2]) == {2, 3}
+    centres = patches._draw(np.random.default_rng(1))[:, 1:]
+    background = centres[label[tuple(centres.T)] == 0]
+    assert len(background) == 20
+    assert (image[tuple(background.T)] == 1.0).sum() == 10  # half on the look-alike

@@ -5,43 +5,68 @@ with the number of patches and the GPU never waits for a CPU loader.
 """
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from scipy import ndimage
 
 from ichfed.data.prepare import PreparedScan
+from ichfed.preprocess.brainmask import disk
+
+
+@dataclass(frozen=True)
+class Pools:
+    """Where one scan's patch centres may fall, as flat voxel indices (int32: a whole site's
+    pools stay small enough to redraw centres every epoch)."""
+
+    shape: tuple[int, ...]
+    lesion: np.ndarray
+    other: np.ndarray  # brain voxels outside the lesion
+    edge: np.ndarray | None  # the rim inside the skull, outside the lesion
+
+    @classmethod
+    def of(cls, label: np.ndarray, brain: np.ndarray, edge: np.ndarray | None = None
+           ) -> "Pools":
+        background = brain & (label == 0)
+        return cls(label.shape, _flat(label > 0), _flat(background),
+                   _flat(edge & background) if edge is not None else None)
+
+    def draw(self, n_lesion: int, rng: np.random.Generator, background_ratio: float = 1.0,
+             hard: np.ndarray | None = None, hard_share: float = 0.0) -> np.ndarray:
+        """(M, 3) voxel centres: up to n_lesion on lesion voxels, `background_ratio` times as
+        many on other brain voxels. Scans without a lesion still give n_lesion *
+        background_ratio / 4 brain patches, so they teach 'no bleed'. A `hard_share` of the
+        brain patches comes from `hard` (voxels the network currently calls bleed wrongly),
+        and with an edge pool half of the rest from the rim (where partial volume mimics thin
+        subdurals)."""
+        n_les = min(n_lesion, len(self.lesion))
+        n_other = int(background_ratio * (n_les if n_les else n_lesion / 4))
+        n_hard = int(round(hard_share * n_other)) if hard is not None and len(hard) else 0
+        n_edge = (n_other - n_hard) // 2 if self.edge is not None else 0
+        pools = [(self.lesion, n_les), (self.other, n_other - n_hard - n_edge),
+                 (self.edge, n_edge), (hard, n_hard)]
+        picks = [pool[rng.choice(len(pool), min(n, len(pool)), replace=False)]
+                 for pool, n in pools if n and len(pool)]
+        flat = np.concatenate(picks) if picks else np.zeros(0, np.int64)
+        return np.column_stack(np.unravel_index(flat, self.shape)).astype(np.int64)
+
+
+def _flat(mask: np.ndarray) -> np.ndarray:
+    return np.flatnonzero(mask).astype(np.int32)
 
 
 def sample_centres(label: np.ndarray, brain: np.ndarray, n_lesion: int,
                    rng: np.random.Generator, background_ratio: float = 1.0,
                    edge: np.ndarray | None = None) -> np.ndarray:
-    """(M, 3) voxel centres: up to n_lesion on lesion voxels, `background_ratio` times as many
-    on other brain voxels. Scans without a lesion still give n_lesion * background_ratio / 4
-    brain patches, so they teach 'no bleed'. With an `edge` mask, half of the brain patches are
-    drawn from it (the rim inside the skull, where partial volume mimics thin subdurals)."""
-    lesion = np.argwhere(label > 0)
-    n_les = min(n_lesion, len(lesion))
-    n_other = int(background_ratio * (n_les if n_les else n_lesion / 4))
-    picks = [lesion[rng.choice(len(lesion), n_les, replace=False)]] if n_les else []
-    pools = [(brain & (label == 0), n_other)]
-    if edge is not None:
-        pools = [(brain & (label == 0), n_other - n_other // 2),
-                 (edge & brain & (label == 0), n_other // 2)]
-    for pool, n in pools:
-        where = np.argwhere(pool)
-        n = min(n, len(where))
-        if n:
-            picks.append(where[rng.choice(len(where), n, replace=False)])
-    return np.concatenate(picks) if picks else np.zeros((0, 3), int)
+    """`Pools.draw` straight from the masks."""
+    return Pools.of(label, brain, edge).draw(n_lesion, rng, background_ratio)
 
 
 def brain_edge(brain: np.ndarray, spacing: tuple[float, ...], width_mm: float) -> np.ndarray:
     """Brain voxels within `width_mm` (in-plane) of the brain mask's border."""
-    radius = [max(1, int(round(width_mm / s))) for s in spacing[:2]]
-    x, y = np.ogrid[-radius[0]:radius[0] + 1, -radius[1]:radius[1] + 1]
-    disk = ((x / radius[0]) ** 2 + (y / radius[1]) ** 2 <= 1)[:, :, None]
-    return brain & ~ndimage.binary_erosion(brain, disk)
+    return brain & ~ndimage.binary_erosion(brain, disk(width_mm, spacing))
 
 
 class PatchSet:
@@ -50,45 +75,96 @@ class PatchSet:
 
     Each scan is cropped to its brain (patch centres lie in the brain) and all are padded to one
     shape and stacked, so a whole batch is cut out by one indexing operation on the device.
+    With `augment`, every training epoch draws fresh centres and flips half the patches left to
+    right (bleeds occur on either side), so a small site shows the network more than one fixed
+    set of patches; the validation set always serves the centres drawn from `seed`. `mine`
+    adds hard negatives to the next draw.
     """
 
     def __init__(self, scans: list[PreparedScan], patch: int, n_lesion: int, seed: int,
                  device: torch.device, background_ratio: float = 1.0, context: int = 0,
-                 edge_mm: float = 0.0) -> None:
-        rng = np.random.default_rng(seed)
+                 edge_mm: float = 0.0, augment: bool = False) -> None:
         half = patch // 2
-        self.patch, self.context = patch, context
-        crops, rows = [], []
-        for index, scan in enumerate(scans):
-            edge = (brain_edge(scan.brain, scan.spacing, edge_mm) if edge_mm
-                    else None)
-            centres = sample_centres(scan.label, scan.brain, n_lesion, rng, background_ratio,
-                                     edge)
+        self.patch, self.context, self.augment = patch, context, augment
+        self.n_lesion, self.background_ratio = n_lesion, background_ratio
+        self.hard: list[np.ndarray | None] = [None] * len(scans)
+        self.hard_share = 0.0
+        crops, self.pools = [], []
+        for scan in scans:
             box = _brain_box(scan.brain)
-            crops.append((scan.image[box], scan.label[box]))
-            lo = np.array([b.start for b in box])
-            rows.append(np.column_stack([np.full(len(centres), index), centres - lo]))
-        self.centres = np.concatenate(rows) if rows else np.zeros((0, 4), int)
+            edge = brain_edge(scan.brain, scan.spacing, edge_mm) if edge_mm else None
+            self.pools.append(Pools.of(scan.label[box], scan.brain[box],
+                                       edge[box] if edge is not None else None))
+            crops.append((scan.image[box], scan.label[box], scan.brain[box]))
+        self.centres = self._draw(np.random.default_rng(seed))
         shape = np.max([c[0].shape for c in crops], axis=0) if crops else np.zeros(3, int)
         size = (len(crops), shape[0] + 2 * half, shape[1] + 2 * half, shape[2] + 2 * context)
         self.images = torch.zeros(size, dtype=torch.float32, device=device)
         self.labels = torch.zeros(size, dtype=torch.uint8, device=device)
-        for index, (image, label) in enumerate(crops):
+        self.negatives = torch.zeros(size, dtype=torch.bool, device=device)  # brain, no lesion
+        self.depth = [image.shape[2] for image, _, _ in crops]
+        for index, (image, label, brain) in enumerate(crops):
             x, y, z = image.shape
-            self.images[index, half:half + x, half:half + y, context:context + z] = (
-                torch.from_numpy(image))
-            self.labels[index, half:half + x, half:half + y, context:context + z] = (
-                torch.from_numpy(label))
+            inner = (index, slice(half, half + x), slice(half, half + y),
+                     slice(context, context + z))
+            self.images[inner] = torch.from_numpy(image)
+            self.labels[inner] = torch.from_numpy(label)
+            self.negatives[inner] = torch.from_numpy(brain & (label == 0))
         self.offsets = torch.arange(patch, device=device)
         self.slab = torch.arange(2 * context + 1, device=device)
+
+    def _draw(self, rng: np.random.Generator) -> np.ndarray:
+        """(M, 4) rows of (scan, x, y, z) in cropped coordinates."""
+        rows = [np.column_stack([np.full(len(c), index), c]) for index, c in enumerate(
+            p.draw(self.n_lesion, rng, self.background_ratio, hard, self.hard_share)
+            for p, hard in zip(self.pools, self.hard, strict=True))]
+        return np.concatenate(rows) if rows else np.zeros((0, 4), np.int64)
+
+    @torch.no_grad()
+    def mine(self, net: torch.nn.Module, rng: np.random.Generator, share: float,
+             fraction: float = 0.25, batch: int = 8) -> None:
+        """Hard negatives for the next draw: run `net` over a random `fraction` of the slices
+        (whole brain-cropped slices, as prediction sees them) and keep the brain voxels it
+        calls bleed that are not; `share` of the brain patches is then centred on them.
+        Patches alone rarely show the network the places its whole-scan false positives
+        cluster (the top of the head, the rim inside the skull)."""
+        slices = [(s, k) for s, depth in enumerate(self.depth) for k in range(depth)]
+        chosen = sorted(rng.choice(len(slices), max(1, int(fraction * len(slices))),
+                                   replace=False))
+        half, c = self.patch // 2, self.context
+        _, px, py, _ = self.images.shape
+        pad = ((-px) % 16, (-py) % 16)
+        found: list[list[np.ndarray]] = [[] for _ in self.pools]
+        training = net.training
+        net.eval()
+        for start in range(0, len(chosen), batch):
+            picks = [slices[i] for i in chosen[start:start + batch]]
+            x = torch.stack([self.images[s, :, :, k:k + 2 * c + 1] for s, k in picks])
+            x = F.pad(x.permute(0, 3, 1, 2), (0, pad[1], 0, pad[0]))
+            wrong = (net(x)[:, 0, :px, :py] > 0) & torch.stack(
+                [self.negatives[s, :, :, k + c] for s, k in picks])
+            for (s, k), hit in zip(picks, wrong.cpu().numpy(), strict=True):
+                i, j = np.nonzero(hit[half:-half, half:-half])
+                keep = (i < self.pools[s].shape[0]) & (j < self.pools[s].shape[1])
+                found[s].append(np.ravel_multi_index(
+                    (i[keep], j[keep], np.full(keep.sum(), k)), self.pools[s].shape))
+        net.train(training)
+        self.hard = [np.concatenate(f).astype(np.int32) if f else None for f in found]
+        self.hard_share = share
 
     def __len__(self) -> int:
         return len(self.centres)
 
     def batches(self, batch_size: int, rng: np.random.Generator | None = None
                 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        order = rng.permutation(len(self)) if rng is not None else np.arange(len(self))
-        rows = torch.from_numpy(self.centres[order]).to(self.images.device)  # one copy per epoch
+        """Shuffled (and, with `augment`, freshly drawn and flipped) when given an rng."""
+        fresh = rng is not None and (self.augment or self.hard_share > 0)
+        centres = self._draw(rng) if fresh else self.centres
+        order = rng.permutation(len(centres)) if rng is not None else np.arange(len(centres))
+        device = self.images.device
+        rows = torch.from_numpy(centres[order]).to(device)  # one copy per epoch
+        flips = (torch.from_numpy(rng.random(len(order)) < 0.5).to(device)
+                 if (rng is not None and self.augment) else None)
         for start in range(0, len(order), batch_size):
             s, i, j, k = rows[start:start + batch_size].T
             ii = (i[:, None] + self.offsets)[:, :, None, None]
@@ -96,7 +172,11 @@ class PatchSet:
             s = s[:, None, None, None]
             x = self.images[s, ii, jj, (k[:, None] + self.slab)[:, None, None, :]]
             y = self.labels[s, ii, jj, (k + self.context)[:, None, None, None]]
-            yield x.permute(0, 3, 1, 2), y.permute(0, 3, 1, 2).float()
+            x, y = x.permute(0, 3, 1, 2), y.permute(0, 3, 1, 2).float()
+            if flips is not None:  # axis 2 is the canonical left-right axis
+                flip = flips[start:start + batch_size, None, None, None]
+                x, y = torch.where(flip, x.flip(2), x), torch.where(flip, y.flip(2), y)
+            yield x, y
 
 
 def _brain_box(brain: np.ndarray) -> tuple[slice, ...]:

@@ -16,6 +16,7 @@ from ichfed.data.prepare import inplane_spacings
 from ichfed.device import resolve_device
 from ichfed.federated.local import (
     LocalSite,
+    local_calibration,
     local_update,
     local_validation,
     open_local_site,
@@ -84,13 +85,18 @@ def make_client_app(fallback: dict | None = None) -> ClientApp:
     @app.evaluate()
     def evaluate(msg: Message, context: Context) -> Message:
         plan = plan_from(context.run_config, fallback or {})
-        site, device = _site(context, plan, msg.content["config"])
+        config = msg.content["config"]
+        site, device = _site(context, plan, config)
+        spec, weights = _spec(plan, config), msg.content["arrays"].to_torch_state_dict()
         start = time.time()
-        loss = local_validation(site, _spec(plan, msg.content["config"]), plan.train, device,
-                                msg.content["arrays"].to_torch_state_dict())
+        if config.get("calibrate"):  # whole validation scans, one mean Dice per rule
+            metrics = {**local_calibration(site, spec, device, weights),
+                       "num-examples": len(site.val_scans)}
+        else:
+            metrics = {"val-loss": local_validation(site, spec, plan.train, device, weights),
+                       "num-examples": len(site.val)}
         return Message(RecordDict({"metrics": MetricRecord(
-            {"val-loss": loss, "num-examples": len(site.val),
-             "val-seconds": time.time() - start})}), reply_to=msg)
+            {**metrics, "val-seconds": time.time() - start})}), reply_to=msg)
 
     return app
 

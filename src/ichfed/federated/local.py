@@ -9,8 +9,11 @@ from pathlib import Path
 import torch
 
 from ichfed.data.patches import PatchSet
+from ichfed.data.prepare import PreparedScan
 from ichfed.io import open_site
 from ichfed.model.config import ModelSpec, TrainSpec
+from ichfed.model.network import build_network
+from ichfed.train.calibrate import dice_by_rule, rule_key
 from ichfed.train.fit import make_patches, split_site
 from ichfed.train.trainer import Trainer
 
@@ -20,6 +23,7 @@ class LocalSite:
     name: str
     train: PatchSet
     val: PatchSet
+    val_scans: list[PreparedScan]
 
 
 @dataclass
@@ -44,7 +48,7 @@ def open_local_site(root: str | Path, spec: ModelSpec, tspec: TrainSpec,
     if key not in _OPEN:
         train, val = split_site(Path(root), spec, tspec, cache)
         _OPEN[key] = LocalSite(open_site(root).name,
-                               *make_patches(train, val, spec, tspec, device))
+                               *make_patches(train, val, spec, tspec, device), val)
     return _OPEN[key]
 
 
@@ -67,6 +71,14 @@ def local_validation(site: LocalSite, spec: ModelSpec, tspec: TrainSpec, device:
     trainer = Trainer(spec, tspec, device)
     trainer.net.load_state_dict(weights)
     return trainer.validate(site.val)
+
+
+def local_calibration(site: LocalSite, spec: ModelSpec, device: torch.device,
+                      weights: dict) -> dict[str, float]:
+    """Mean Dice of each candidate lesion rule on the site's validation scans, by name."""
+    net = build_network(spec).to(device)
+    net.load_state_dict(weights)
+    return {rule_key(r): d for r, d in dice_by_rule(net, spec, site.val_scans, device).items()}
 
 
 def template_optimizer(spec: ModelSpec, tspec: TrainSpec) -> dict:

@@ -22,9 +22,11 @@ from ichfed.errors import IchfedError
 from ichfed.federated.payload import payload_bytes, problem_with
 from ichfed.federated.plan import Plan, plan_from
 from ichfed.federated.strategies import build_strategy
-from ichfed.model.bundle import save_config, save_weights
+from ichfed.model.bundle import load_weights, save_config, save_weights
 from ichfed.model.network import build_network
+from ichfed.model.postprocess import LesionRule
 from ichfed.report.tables import write_csv
+from ichfed.train.calibrate import RULES, pick_rule, rule_key, with_rule
 from ichfed.train.fit import CHECKPOINT
 from ichfed.train.stopping import record, stop_reason
 
@@ -113,6 +115,22 @@ def _save_checkpoint(out: Path, arrays: ArrayRecord, strategy, state: dict) -> N
     os.replace(tmp, out / CHECKPOINT)
 
 
+def _calibrate(grid: Grid, plan: Plan, strategy, names: dict[int, str], settings: dict,
+               rnd: int) -> dict[LesionRule, float]:
+    """Every site scores the best model's lesion rules on its own validation scans; the
+    means are pooled by number of scans (as `ichfed train` does on pooled validation scans)."""
+    best = ArrayRecord(load_weights(Path(plan.out)))
+    config = ConfigRecord({**settings, "calibrate": 1})
+    asks, answers = _exchange(
+        grid, lambda: list(strategy.configure_evaluate(rnd, best, config, grid)),
+        lambda got: _screen(got, None, names), plan, names, all_needed=True)
+    if len(answers) < len(asks):
+        raise IchfedError(f"{len(asks) - len(answers)} site(s) did not score the final model; "
+                          f"its weights are in {plan.out}")
+    pooled = strategy.aggregate_evaluate(rnd, answers)
+    return {rule: float(pooled[rule_key(rule)]) for rule in RULES}
+
+
 def run_federation(grid: Grid, plan: Plan, on_round: Callable[[dict], None] | None = None
                    ) -> dict:
     """Rounds until early stopping on the sites' pooled validation loss; returns the summary."""
@@ -179,12 +197,18 @@ def run_federation(grid: Grid, plan: Plan, on_round: Callable[[dict], None] | No
         if reason := stop_reason(state, tspec):
             stopped = reason
             break
+    model, calibration = plan.model, {}
+    if tspec.calibrate:
+        means = _calibrate(grid, plan, strategy, names, settings, state["round"])
+        model = with_rule(model, pick_rule(means))
+        calibration = {"val_dice_by_rule": {rule_key(r): round(d, 4)
+                                            for r, d in means.items()}}
     summary = {"strategy": plan.strategy, "sites": [names[n] for n in order],
                "carry_optimizer": plan.carry_optimizer, "rounds": state["round"],
                "best_round": state["best_step"], "best_val_loss": round(state["best"], 5),
                "stopped": stopped, "seconds": round(state["seconds"], 1),
-               "history": state["history"]}
-    save_config(out, plan.model, plan.train.to_dict(), summary)
+               "history": state["history"], **calibration}
+    save_config(out, model, plan.train.to_dict(), summary)
     (out / CHECKPOINT).unlink()
     return summary
 

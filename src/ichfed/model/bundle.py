@@ -45,6 +45,11 @@ def save_weights(weights: torch.nn.Module | dict, folder: Path) -> None:
     _atomic_write(folder / WEIGHTS, lambda tmp: save_file(state, tmp))
 
 
+def load_weights(folder: Path, device: torch.device | str = "cpu") -> dict:
+    """The saved tensors (a state dict) of a model folder."""
+    return load_file(folder / WEIGHTS, device=str(device))
+
+
 def save_config(folder: Path, spec: ModelSpec, train: dict, summary: dict) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     data = {"config_version": CONFIG_VERSION, "ichfed_version": __version__,
@@ -80,7 +85,7 @@ def load_model(folder: str | Path, device: torch.device | str = "cpu") -> Loaded
     spec = ModelSpec.from_dict(config["model"])
     net = build_network(spec)
     try:
-        net.load_state_dict(load_file(folder / WEIGHTS))
+        net.load_state_dict(load_weights(folder))
     except (RuntimeError, OSError) as exc:
         raise InputError(folder / WEIGHTS, f"weights do not fit the configured network "
                                            f"({str(exc).splitlines()[0]})") from exc

@@ -20,6 +20,8 @@ class ModelSpec:
     context_slices: int = 0  # neighbours on each side given as extra channels (0: the paper's 2D)
     threshold: float = 0.5
     min_component_voxels: int = 27
+    min_lesion_ml: float = 0.0  # components under this volume are dropped too (0: off)
+    min_core_mm: float = 0.0  # components no disk of this radius fits in are dropped (0: off)
     slice_batch: int = 8  # whole axial slices per forward pass at inference
     # In-plane pixel size (mm) the network works at: scans are resampled to it and masks mapped
     # back. "auto": the median of the training sites (resolved when training starts);
@@ -58,6 +60,9 @@ class TrainSpec:
     lesion_patches: int = 1000  # per scan
     background_ratio: float = 1.0  # non-lesion brain patches per lesion patch (the paper: 1:1)
     edge_mm: float = 0.0  # >0: half the brain patches from this rim inside the skull
+    augment: bool = False  # fresh patch centres every epoch and left-right flips (not the paper)
+    calibrate: bool = False  # choose the lesion rule on the validation scans after training
+    hard_negatives: float = 0.0  # share of brain patches on the network's current false positives
     batch_size: int = 128
     lr: float = 1e-4
     max_epochs: int = 200
@@ -84,8 +89,8 @@ PRESETS: dict[str, tuple[ModelSpec, TrainSpec, str]] = {
     "demo": (ModelSpec(features=(16, 32, 64, 128, 256, 16), deep_dropout=0.2, norm="batch",
                        hu_window=(0.0, 150.0), hu_scale=1 / 150, context_slices=1),
              TrainSpec(patch=64, lesion_patches=64, background_ratio=2.0, edge_mm=8.0,
-                       batch_size=32, lr=1e-3,
-                       max_epochs=60, patience=8, max_minutes=9.0),
+                       augment=True, calibrate=True, hard_negatives=0.5, batch_size=32, lr=1e-3,
+                       max_epochs=60, patience=8, max_minutes=8.5),
              "A lighter U-Net (1.9 M parameters) on 64x64 patches with the neighbouring slices as "
              "context, a 0-150 HU window and batch norm: trains on a 2-core CPU in minutes."),
 }

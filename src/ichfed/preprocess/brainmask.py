@@ -16,29 +16,31 @@ GROW_MM = 3.0  # final growth into voxels below BONE_HU
 BONE_HU = 800.0  # partial-volume bone edges (up to ~800 HU) may hold blood; cortex is >1000
 
 
-def _disk(radius_px: tuple[float, float]) -> np.ndarray:
-    rx, ry = (max(1, int(round(r))) for r in radius_px)
+def disk(radius_mm: float, spacing: tuple[float, ...]) -> np.ndarray:
+    """An in-plane (elliptical in voxels) disk of `radius_mm`, one slice thick, at least one
+    voxel in radius: morphology in mm on slices that may be far thicker than their pixels."""
+    rx, ry = (max(1, int(round(radius_mm / s))) for s in spacing[:2])
     x, y = np.ogrid[-rx:rx + 1, -ry:ry + 1]
     return ((x / rx) ** 2 + (y / ry) ** 2 <= 1)[:, :, None]
 
 
 def brain_mask(data: np.ndarray, spacing: tuple[float, float, float]) -> np.ndarray:
     """Boolean mask of the intracranial soft tissue of a canonical (X, Y, Z) volume in HU."""
-    sx, sy, sz = spacing
+    sx, sy, _ = spacing
     smooth = ndimage.gaussian_filter(data.astype(np.float32), (SMOOTH_MM / sx, SMOOTH_MM / sy, 0))
     soft = (smooth > SOFT_TISSUE_HU[0]) & (smooth < SOFT_TISSUE_HU[1])
-    disk = _disk((BRIDGE_MM / sx, BRIDGE_MM / sy))
-    core = ndimage.binary_erosion(soft, disk)
+    bridge = disk(BRIDGE_MM, spacing)
+    core = ndimage.binary_erosion(soft, bridge)
     labels, count = ndimage.label(core)
     if count == 0:
         return np.zeros(data.shape, bool)
     sizes = np.bincount(labels.ravel())[1:]
     core = labels == (np.argmax(sizes) + 1)
-    mask = ndimage.binary_dilation(core, disk) & soft
+    mask = ndimage.binary_dilation(core, bridge) & soft
     for k in range(mask.shape[2]):
         mask[:, :, k] = ndimage.binary_fill_holes(mask[:, :, k])
-    mask = ndimage.binary_closing(mask, _disk((2 / sx, 2 / sy)), border_value=0)
+    mask = ndimage.binary_closing(mask, disk(2.0, spacing), border_value=0)
     for k in range(mask.shape[2]):
         mask[:, :, k] = ndimage.binary_fill_holes(mask[:, :, k])
-    grown = ndimage.binary_dilation(mask, _disk((GROW_MM / sx, GROW_MM / sy))) & (data < BONE_HU)
+    grown = ndimage.binary_dilation(mask, disk(GROW_MM, spacing)) & (data < BONE_HU)
     return mask | grown

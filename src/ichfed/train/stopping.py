@@ -14,9 +14,11 @@ def record(state: dict, loss: float, step: int, tspec: TrainSpec) -> bool:
 
 
 def stop_reason(state: dict, tspec: TrainSpec) -> str | None:
-    """Why to stop now (patience used up, time budget spent), or None."""
+    """Why to stop now (patience used up; the time budget would be overrun by another step as
+    long as the last one), or None."""
     if state["wait"] >= tspec.patience:
         return "early stopping"
-    if tspec.max_minutes and state["seconds"] > 60 * tspec.max_minutes:
+    last = state["history"][-1]["seconds"] if state["history"] else 0.0
+    if tspec.max_minutes and state["seconds"] + last > 60 * tspec.max_minutes:
         return "time budget"
     return None

@@ -53,6 +53,8 @@ class Trainer:
         seed = self.train_spec.seed
         rng = np.random.default_rng([seed, epoch])
         torch.manual_seed(int(rng.integers(2**62)))
+        if self.train_spec.hard_negatives > 0:
+            patches.mine(self.net, rng, self.train_spec.hard_negatives)
         anchor = ([p.detach().clone() for p in self.net.parameters()] if proximal_mu > 0
                   else None)
         self.net.train()

@@ -1,0 +1,69 @@
+"""Segmentation quality of the `demo` preset (issue: segmentation core): trained on one built-in
+site within its time budget on this machine, then `predict` and `evaluate` on that site's
+held-out test scans and on the other built-in sites' test scans. Prints one JSON line with the
+mean and median Dice, Pearson r of volumes and mean absolute volume error per site.
+Usage: python benchmarks/quality.py [--site nih] [--train 40] [--test 12] [--minutes 9]
+                                    [--keep DIR] [--set key=value ...]
+"""
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from ichfed.infer import predict_inputs
+from ichfed.io import open_site
+from ichfed.metrics.evaluate import evaluate_folder
+from ichfed.model.config import preset
+from ichfed.phantom import BUILTIN, synth_site
+from ichfed.train import train_sites
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--site", default="nih")
+    parser.add_argument("--train", type=int, default=40)
+    parser.add_argument("--test", type=int, default=12)
+    parser.add_argument("--minutes", type=float, default=9.0)
+    parser.add_argument("--keep", type=Path, help="keep data and model here")
+    parser.add_argument("--set", action="append", default=[], help="preset override key=value")
+    args = parser.parse_args()
+    overrides = {k: json.loads(v) for k, v in (s.split("=", 1) for s in args.set)}
+    spec, tspec = preset("demo", max_minutes=args.minutes, **overrides)
+    cpu = torch.device("cpu")
+    with tempfile.TemporaryDirectory() as tmp:
+        root = args.keep or Path(tmp)
+        train = root / f"{args.site}-train"
+        if not train.exists():
+            synth_site(train, BUILTIN[args.site], args.train, seed=0)
+        tests = {}
+        for site in BUILTIN:
+            tests[site] = root / f"{site}-test"
+            if not tests[site].exists():
+                synth_site(tests[site], BUILTIN[site], args.test, seed=0, first=1000)
+        model = root / "model"
+        start = time.time()
+        summary = train_sites([train], model, spec, tspec, cpu)
+        train_s = time.time() - start
+        sites = {}
+        for site, folder in tests.items():
+            images = [case.image for case in open_site(folder).labelled]
+            predict_inputs(images, model, root / "pred" / site, cpu)
+            rows, stats = evaluate_folder(root / "pred" / site, folder)
+            sites[site] = {**stats, "dice": [r["dice"] for r in rows]}
+        config = json.loads((model / "config.json").read_text())["model"]
+    print(json.dumps({
+        "benchmark": "quality", "preset": "demo", "overrides": overrides, "train_site": args.site,
+        "train_scans": summary["train_scans"], "val_scans": summary["val_scans"],
+        "epochs": summary["epochs"], "best_epoch": summary["best_epoch"],
+        "train_seconds": round(train_s, 1), "threads": torch.get_num_threads(),
+        "lesion_rule": {"min_lesion_ml": config["min_lesion_ml"],
+                        "min_core_mm": config["min_core_mm"]},
+        "test_scans_per_site": args.test, "sites": sites}))
+
+
+if __name__ == "__main__":
+    main()

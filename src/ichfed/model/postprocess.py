@@ -1,0 +1,53 @@
+"""From probabilities to a hematoma mask: the threshold and the lesion rules a model folder
+carries (`ModelSpec.threshold`, `min_component_voxels`, `min_lesion_ml`, `min_core_mm`)."""
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+from ichfed.model.config import ModelSpec
+from ichfed.preprocess.brainmask import disk
+
+CONNECTIVITY = ndimage.generate_binary_structure(3, 3)  # 26-connected lesion components
+
+
+@dataclass(frozen=True)
+class LesionRule:
+    """Which predicted components count as lesions: at least `min_ml` in volume, and somewhere
+    at least a disk of radius `core_mm` thick in-plane (the partial-volume rim just inside the
+    skull is one or two pixels thick; a hematoma is not, except at its edges)."""
+
+    min_ml: float = 0.0
+    core_mm: float = 0.0
+
+    @classmethod
+    def of(cls, spec: ModelSpec) -> "LesionRule":
+        return cls(spec.min_lesion_ml, spec.min_core_mm)
+
+
+def keep_components(mask: np.ndarray, min_voxels: int, core: np.ndarray | None = None
+                    ) -> np.ndarray:
+    """The 26-connected components of at least `min_voxels` voxels that contain a voxel of
+    the mask eroded by `core` (when given)."""
+    if not mask.any() or (min_voxels <= 1 and core is None):
+        return mask
+    comps, count = ndimage.label(mask, CONNECTIVITY)
+    keep = np.bincount(comps.ravel(), minlength=count + 1) >= min_voxels
+    if core is not None:
+        inner = ndimage.binary_erosion(mask, core)
+        keep &= np.bincount(comps[inner], minlength=count + 1) > 0
+    keep[0] = False
+    return keep[comps]
+
+
+def binarise(prob: np.ndarray, brain: np.ndarray, spec: ModelSpec, voxel_ml: float,
+             spacing: tuple[float, ...], rule: LesionRule | None = None) -> np.ndarray:
+    """Threshold inside the brain, then keep the components the rule (by default the model's
+    own) accepts, measured on the grid the arrays are on (`voxel_ml`, `spacing` in mm)."""
+    rule = rule or LesionRule.of(spec)
+    min_voxels = spec.min_component_voxels
+    if rule.min_ml > 0:
+        min_voxels = max(min_voxels, int(np.ceil(rule.min_ml / voxel_ml)))
+    core = disk(rule.core_mm, spacing) if rule.core_mm > 0 else None
+    return keep_components((prob >= spec.threshold) & brain, min_voxels, core)

@@ -1,0 +1,50 @@
+"""The 2D network over whole axial slices of a prepared scan: what prediction runs, and what
+training runs on its validation scans to choose the lesion-size rule."""
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ichfed.data.prepare import PreparedScan
+
+
+def brain_box(brain: np.ndarray, margin: int = 2) -> tuple[slice, ...]:
+    """The brain's bounding box grown by `margin` voxels (prediction never looks outside)."""
+    idx = np.argwhere(brain)
+    lo = np.maximum(idx.min(0) - margin, 0)
+    hi = np.minimum(idx.max(0) + margin + 1, brain.shape)
+    return tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))
+
+
+@torch.inference_mode()
+def probabilities(net: torch.nn.Module, image: np.ndarray, batch: int, device: torch.device,
+                  context: int = 0) -> np.ndarray:
+    """Sigmoid output for every axial slice of (X, Y, Z), padded to a multiple of 16; each slice
+    goes in with `context` neighbours on each side as channels (zeros beyond the ends)."""
+    x, y, z = image.shape
+    px, py = (-x) % 16, (-y) % 16
+    vol = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))
+    vol = F.pad(vol, (0, 0, 0, 0, context, context))  # (Z + 2c, X, Y)
+    out = np.empty((z, x, y), np.float32)
+    cuda = device.type == "cuda"
+    if cuda:  # the whole scan in a few passes, in bf16: memory is plentiful, launches are not
+        batch, vol = max(batch, 64), vol.to(device, non_blocking=True)
+    for start in range(0, z, batch):
+        stop = min(start + batch, z)
+        chunk = torch.stack([vol[k:k + 2 * context + 1] for k in range(start, stop)])
+        chunk = F.pad(chunk.to(device), (0, py, 0, px)).contiguous(
+            memory_format=torch.channels_last)
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):
+            prob = torch.sigmoid(net(chunk).float())[:, 0, :x, :y]
+        out[start:start + batch] = prob.cpu().numpy()
+    return out.transpose(1, 2, 0)
+
+
+def scan_probabilities(prep: PreparedScan, net: torch.nn.Module, batch: int,
+                       device: torch.device, context: int = 0) -> np.ndarray:
+    """Probabilities on the prepared scan's working grid (0 outside the brain's box)."""
+    full = np.zeros(prep.image.shape, np.float32)
+    if prep.brain.any():
+        box = brain_box(prep.brain)
+        full[box] = probabilities(net, prep.image[box], batch, device, context)
+    return full
