@@ -2,7 +2,7 @@
 site within its time budget on this machine, then `predict` and `evaluate` on that site's
 held-out test scans and on the other built-in sites' test scans. Prints one JSON line with the
 mean and median Dice, Pearson r of volumes and mean absolute volume error per site.
-Usage: python benchmarks/quality.py [--site nih] [--train 40] [--test 12] [--minutes 9]
+Usage: python benchmarks/quality.py [--site nih] [--train 40] [--test 20] [--minutes M]
                                     [--keep DIR] [--set key=value ...]
 """
 
@@ -26,13 +26,15 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--site", default="nih")
     parser.add_argument("--train", type=int, default=40)
-    parser.add_argument("--test", type=int, default=12)
-    parser.add_argument("--minutes", type=float, default=9.0)
+    parser.add_argument("--test", type=int, default=20)
+    parser.add_argument("--minutes", type=float, help="training budget (default: the preset's)")
     parser.add_argument("--keep", type=Path, help="keep data and model here")
     parser.add_argument("--set", action="append", default=[], help="preset override key=value")
     args = parser.parse_args()
     overrides = {k: json.loads(v) for k, v in (s.split("=", 1) for s in args.set)}
-    spec, tspec = preset("demo", max_minutes=args.minutes, **overrides)
+    if args.minutes is not None:
+        overrides["max_minutes"] = args.minutes
+    spec, tspec = preset("demo", **overrides)
     cpu = torch.device("cpu")
     with tempfile.TemporaryDirectory() as tmp:
         root = args.keep or Path(tmp)

@@ -3,7 +3,7 @@ its own pixel size, applied to the same test scans resampled in-plane to 2x and 
 pixel size, with in-plane resampling on (`inplane_mm` auto) and off (`native`, the paper).
 Reports mean Dice at each size (against the truth resampled the same way) and the median
 relative difference of predicted volumes from the native-size prediction. Prints one JSON line.
-Usage: python benchmarks/resolution.py [--train 16] [--test 8] [--minutes 2]
+Usage: python benchmarks/resolution.py [--train 24] [--test 10] [--minutes 4]
 """
 
 import argparse
@@ -25,8 +25,6 @@ from ichfed.phantom import BUILTIN, synth_site
 from ichfed.preprocess.resample import mask_to_work, plan_grid, to_work
 from ichfed.train import train_sites
 
-STUDY_NET = {"features": (8, 16, 32, 64, 128, 8), "lesion_patches": 32}
-
 
 def rescaled(image: np.ndarray, mask: np.ndarray, affine: np.ndarray, factor: float):
     """The scan as a scanner with `factor` times the pixel size would store it (in-plane axes
@@ -42,9 +40,9 @@ def rescaled(image: np.ndarray, mask: np.ndarray, affine: np.ndarray, factor: fl
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--train", type=int, default=16)
-    parser.add_argument("--test", type=int, default=8)
-    parser.add_argument("--minutes", type=float, default=2.0)
+    parser.add_argument("--train", type=int, default=24)
+    parser.add_argument("--test", type=int, default=10)
+    parser.add_argument("--minutes", type=float, default=4.0)
     args = parser.parse_args()
     cpu = torch.device("cpu")
     result = {"benchmark": "resolution", "site": "nih", "train_scans": args.train,
@@ -64,8 +62,7 @@ def main() -> None:
                 write_nifti(image, affine, path)
                 scans[(case.name, factor)] = (path, truth)
         for mode in ("auto", "native"):
-            spec, tspec = preset("demo", **STUDY_NET, max_minutes=args.minutes,
-                                 inplane_mm=mode)
+            spec, tspec = preset("demo", max_minutes=args.minutes, inplane_mm=mode)
             train_sites([train], root / mode, spec, tspec, cpu)
             model = load_model(root / mode)
             rows = {}

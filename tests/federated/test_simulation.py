@@ -55,6 +55,7 @@ def test_cwt_on_one_site_equals_train(tmp_path, sites):
                               *settings])
     assert fed.exit_code == 0, fed.output
     assert "round   3" in fed.output
+    assert "lesion rule chosen" in trained.output and "lesion rule chosen" in fed.output
     _assert_same(_weights(tmp_path / "t"), _weights(tmp_path / "f"))
     config = json.loads((tmp_path / "f" / "config.json").read_text())
     assert config["summary"]["strategy"] == "cwt" and config["summary"]["rounds"] == 3

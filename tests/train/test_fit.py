@@ -163,3 +163,16 @@ def test_mining_centres_brain_patches_on_the_networks_false_positives():
     background = centres[label[tuple(centres.T)] == 0]
     assert len(background) == 20
     assert (image[tuple(background.T)] == 1.0).sum() == 10  # half on the look-alike
+
+
+def test_coarser_blurs_half_the_patches_inside_the_brain_only():
+    from ichfed.data.patches import coarser
+
+    x = torch.zeros(8, 1, 32, 32)
+    x[:, :, 8:24, 8:24] = torch.rand(8, 1, 16, 16) + 0.5  # noisy "brain"
+    out = coarser(x, np.random.default_rng(3), share=0.5, most=2.0)
+    changed = (out != x).flatten(1).any(1)
+    assert 0 < int(changed.sum()) < 8
+    assert (out[x == 0] == 0).all()  # nothing leaks outside the brain
+    assert out[changed].std() < x[changed].std()  # blurred: less pixel noise
+    assert torch.equal(coarser(x, np.random.default_rng(3)), out)  # seeded

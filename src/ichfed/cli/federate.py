@@ -6,7 +6,7 @@ from typing import Annotated
 import typer
 
 from ichfed.cli import command
-from ichfed.cli.train import parse_overrides
+from ichfed.cli.train import echo_rule, parse_overrides
 
 
 @command
@@ -46,3 +46,4 @@ def federate(
     typer.echo(f"best round {summary['best_round']} of {summary['rounds']} "
                f"(val loss {summary['best_val_loss']:.4f}, {summary['stopped']}, "
                f"{summary['seconds']:.0f} s); model in {out}")
+    echo_rule(summary)

@@ -51,3 +51,12 @@ def train(
     typer.echo(f"best epoch {summary['best_epoch']} of {summary['epochs']} "
                f"(val loss {summary['best_val_loss']:.4f}, {summary['stopped']}, "
                f"{summary['seconds']:.0f} s); model in {out}")
+    echo_rule(summary)
+
+
+def echo_rule(summary: dict) -> None:
+    """The lesion rule a training chose, when it chose one."""
+    if rule := summary.get("lesion_rule"):
+        typer.echo(f"lesion rule chosen on the validation scans: at least "
+                   f"{rule['min_lesion_ml']} mL, core {rule['min_core_mm']} mm "
+                   f"(validation Dice {rule['val_dice']:.3f})")

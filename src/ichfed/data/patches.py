@@ -75,9 +75,10 @@ class PatchSet:
 
     Each scan is cropped to its brain (patch centres lie in the brain) and all are padded to one
     shape and stacked, so a whole batch is cut out by one indexing operation on the device.
-    With `augment`, every training epoch draws fresh centres and flips half the patches left to
-    right (bleeds occur on either side), so a small site shows the network more than one fixed
-    set of patches; the validation set always serves the centres drawn from `seed`. `mine`
+    With `augment`, every training epoch draws fresh centres, flips half the patches left to
+    right (bleeds occur on either side) and shows half as a coarser scanner would (`coarser`),
+    so a small site shows the network more than one fixed set of patches; the validation set
+    always serves the centres drawn from `seed`. `mine`
     adds hard negatives to the next draw.
     """
 
@@ -176,7 +177,26 @@ class PatchSet:
             if flips is not None:  # axis 2 is the canonical left-right axis
                 flip = flips[start:start + batch_size, None, None, None]
                 x, y = torch.where(flip, x.flip(2), x), torch.where(flip, y.flip(2), y)
+                x = coarser(x, rng)
             yield x, y
+
+
+def coarser(x: torch.Tensor, rng: np.random.Generator, share: float = 0.5,
+            most: float = 2.0) -> torch.Tensor:
+    """A random `share` of the patches as a scanner with up to `most` times the pixel size
+    would show them after resampling to the working grid (area-downsampled, bilinear back;
+    the labels stay sharp), as nnU-Net's low-resolution augmentation does: a site with coarser
+    pixels than the training sites otherwise gets blurred images the network never saw."""
+    pick = torch.from_numpy(rng.random(len(x)) < share).to(x.device)
+    factor = float(rng.uniform(1.0, most))
+    if not bool(pick.any()) or factor < 1.05:
+        return x
+    size = x.shape[-2:]
+    small = F.interpolate(x[pick], scale_factor=1 / factor, mode="area")
+    blurred = F.interpolate(small, size=size, mode="bilinear", align_corners=False)
+    out = x.clone()
+    out[pick] = blurred * (x[pick] != 0)  # the brain mask's edge stays where it was
+    return out
 
 
 def _brain_box(brain: np.ndarray) -> tuple[slice, ...]:

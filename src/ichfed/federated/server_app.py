@@ -26,7 +26,7 @@ from ichfed.model.bundle import load_weights, save_config, save_weights
 from ichfed.model.network import build_network
 from ichfed.model.postprocess import LesionRule
 from ichfed.report.tables import write_csv
-from ichfed.train.calibrate import RULES, pick_rule, rule_key, with_rule
+from ichfed.train.calibrate import RULES, choose, rule_key
 from ichfed.train.fit import CHECKPOINT
 from ichfed.train.stopping import record, stop_reason
 
@@ -199,10 +199,8 @@ def run_federation(grid: Grid, plan: Plan, on_round: Callable[[dict], None] | No
             break
     model, calibration = plan.model, {}
     if tspec.calibrate:
-        means = _calibrate(grid, plan, strategy, names, settings, state["round"])
-        model = with_rule(model, pick_rule(means))
-        calibration = {"val_dice_by_rule": {rule_key(r): round(d, 4)
-                                            for r, d in means.items()}}
+        model, calibration = choose(model, _calibrate(grid, plan, strategy, names, settings,
+                                                      state["round"]))
     summary = {"strategy": plan.strategy, "sites": [names[n] for n in order],
                "carry_optimizer": plan.carry_optimizer, "rounds": state["round"],
                "best_round": state["best_step"], "best_val_loss": round(state["best"], 5),

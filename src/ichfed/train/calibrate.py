@@ -73,3 +73,12 @@ def rule_key(rule: LesionRule) -> str:
 def with_rule(spec: ModelSpec, rule: LesionRule) -> ModelSpec:
     """The spec that `predict` applies `rule` with."""
     return replace(spec, min_lesion_ml=rule.min_ml, min_core_mm=rule.core_mm)
+
+
+def choose(spec: ModelSpec, means: dict[LesionRule, float]) -> tuple[ModelSpec, dict]:
+    """The spec with the best rule, and the training summary's record of the choice."""
+    best = pick_rule(means)
+    return with_rule(spec, best), {
+        "lesion_rule": {"min_lesion_ml": best.min_ml, "min_core_mm": best.core_mm,
+                        "val_dice": round(means[best], 4)},
+        "val_dice_by_rule": {rule_key(r): round(d, 4) for r, d in means.items()}}

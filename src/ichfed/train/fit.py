@@ -15,7 +15,7 @@ from ichfed.errors import IchfedError
 from ichfed.io import open_site
 from ichfed.model.bundle import CONFIG, load_weights, save_config, save_weights
 from ichfed.model.config import ModelSpec, TrainSpec
-from ichfed.train.calibrate import dice_by_rule, pick_rule, rule_key, with_rule
+from ichfed.train.calibrate import choose, dice_by_rule
 from ichfed.train.stopping import record, stop_reason
 from ichfed.train.trainer import Trainer
 
@@ -102,9 +102,7 @@ def fit(train_scans: list[PreparedScan], val_scans: list[PreparedScan], spec: Mo
     calibration = {}
     if tspec.calibrate:
         trainer.net.load_state_dict(load_weights(out, device))
-        means = dice_by_rule(trainer.net, spec, val_scans, device)
-        spec = with_rule(spec, pick_rule(means))
-        calibration = {rule_key(rule): round(d, 4) for rule, d in means.items()}
+        spec, calibration = choose(spec, dice_by_rule(trainer.net, spec, val_scans, device))
     summary = {
         **(meta or {}), "train_scans": len(train_scans), "val_scans": len(val_scans),
         "train_patches": len(train_patches), "val_patches": len(val_patches),
@@ -112,7 +110,7 @@ def fit(train_scans: list[PreparedScan], val_scans: list[PreparedScan], spec: Mo
         "best_val_loss": round(state["best"], 5), "stopped": stopped,
         "seconds": round(state["seconds"], 1), "device": str(device),
         "history": state["history"],
-        **({"val_dice_by_rule": calibration} if calibration else {}),
+        **calibration,
     }
     save_config(out, spec, tspec.to_dict(), summary)
     checkpoint.unlink()
