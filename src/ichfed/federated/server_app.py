@@ -17,6 +17,7 @@ import torch
 from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MessageType, RecordDict
 from flwr.common import log
 from flwr.serverapp import Grid, ServerApp
+from flwr.supercore.inflatable.inflatable_utils import ObjectPushError
 
 from ichfed.errors import IchfedError
 from ichfed.federated.payload import payload_bytes, problem_with
@@ -69,7 +70,7 @@ def _exchange(grid: Grid, build: Callable[[], list[Message]],
     (it dropped out), wait for it to come back and ask it again, up to RETRIES times; the
     round's other replies are kept. Returns the messages sent and the usable replies."""
     sent = build()
-    good = screen(list(grid.send_and_receive(sent, timeout=plan.round_timeout)))
+    good = screen(_send(grid, sent, plan.round_timeout))
     for _ in range(RETRIES):
         answered = {r.metadata.src_node_id for r in good}
         missing = [m for m in sent if m.metadata.dst_node_id not in answered]
@@ -79,8 +80,19 @@ def _exchange(grid: Grid, build: Callable[[], list[Message]],
             ", ".join(names.get(m.metadata.dst_node_id, "?") for m in missing))
         time.sleep(RETRY_WAIT_S)
         again = [m for m in build() if m.metadata.dst_node_id not in answered]
-        good += screen(list(grid.send_and_receive(again, timeout=plan.round_timeout)))
+        good += screen(_send(grid, again, plan.round_timeout))
     return sent, good
+
+
+def _send(grid: Grid, messages: list[Message], timeout: float) -> list[Message]:
+    """Flower's send_and_receive. When the SuperLink refuses to store a message's content
+    (Flower's ObjectPushError, seen when a site restarts while a round's messages are pushed),
+    the messages count as unanswered, so `_exchange` asks again with fresh messages."""
+    try:
+        return list(grid.send_and_receive(messages, timeout=timeout))
+    except ObjectPushError as exc:
+        log(WARNING, "ichfed: %s; asking again", exc)
+        return []
 
 
 def _screen(replies: list[Message], model: ArrayRecord | None,
