@@ -78,8 +78,7 @@ class PatchSet:
     With `augment`, every training epoch draws fresh centres, flips half the patches left to
     right (bleeds occur on either side) and shows half as a coarser scanner would (`coarser`),
     so a small site shows the network more than one fixed set of patches; the validation set
-    always serves the centres drawn from `seed`. `mine`
-    adds hard negatives to the next draw.
+    always serves the centres drawn from `seed`. `mine` adds hard negatives to the next draw.
     """
 
     def __init__(self, scans: list[PreparedScan], patch: int, n_lesion: int, seed: int,
@@ -145,10 +144,10 @@ class PatchSet:
             wrong = (net(x)[:, 0, :px, :py] > 0) & torch.stack(
                 [self.negatives[s, :, :, k + c] for s, k in picks])
             for (s, k), hit in zip(picks, wrong.cpu().numpy(), strict=True):
+                # negatives are False in the padding, so every hit lies inside the scan's crop
                 i, j = np.nonzero(hit[half:-half, half:-half])
-                keep = (i < self.pools[s].shape[0]) & (j < self.pools[s].shape[1])
-                found[s].append(np.ravel_multi_index(
-                    (i[keep], j[keep], np.full(keep.sum(), k)), self.pools[s].shape))
+                found[s].append(np.ravel_multi_index((i, j, np.full(len(i), k)),
+                                                     self.pools[s].shape))
         net.train(training)
         self.hard = [np.concatenate(f).astype(np.int32) if f else None for f in found]
         self.hard_share = share
