@@ -23,6 +23,17 @@ def test_split_is_by_scan_and_seeded():
     assert split_scans(scans, 0.2, seed=3) == (train, val)
 
 
+def test_split_stratified_by_lesion_volume_spans_the_sizes():
+    scans = list(range(20))
+    sizes = [0.0] * 5 + [float(v) for v in range(1, 16)]  # five bleed-free scans
+    for seed in range(20):
+        train, val = split_scans(scans, 0.2, seed, sizes)
+        assert len(val) == 4 and sorted(train + val) == scans
+        ranks = sorted(sizes[i] for i in val)
+        assert ranks[0] <= 0.0 + 1 and ranks[-1] >= 11  # one of the smallest, one of the largest
+    assert split_scans(scans, 0.2, 7, sizes) == split_scans(scans, 0.2, 7, sizes)
+
+
 def test_train_then_resume(tmp_path):
     site = make_site(tmp_path / "site", n=3)
     spec, tspec = preset("demo", max_epochs=3, **TINY)

@@ -22,17 +22,34 @@ from ichfed.train.trainer import Trainer
 CHECKPOINT = "checkpoint.pt"
 
 
-def split_scans(scans: list, fraction: float, seed: int) -> tuple[list, list]:
-    """Validation scans by scan (never by patch); at least one when there are two or more."""
-    order = np.random.default_rng(seed).permutation(len(scans))
+def split_scans(scans: list, fraction: float, seed: int,
+                sizes: list[float] | None = None) -> tuple[list, list]:
+    """Validation scans by scan (never by patch); at least one when there are two or more.
+
+    With `sizes` (lesion volumes) the split is stratified: the scans are ranked by size and one
+    validation scan is drawn from each of `n_val` consecutive groups, so a small site's few
+    validation scans span small, large and bleed-free cases instead of, by chance, only
+    bleed-free and tiny ones (which left a site's validation loss flat and its best checkpoint
+    and lesion rule chosen on noise)."""
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(scans))
     n_val = max(1, int(round(fraction * len(scans)))) if len(scans) > 1 else 0
-    return [scans[i] for i in order[n_val:]], [scans[i] for i in order[:n_val]]
+    if sizes is None or n_val == 0:
+        val = list(order[:n_val])
+    else:
+        ranked = order[np.argsort([sizes[i] for i in order], kind="stable")]
+        val = [int(rng.choice(group)) for group in np.array_split(ranked, n_val)]
+    chosen = set(val)
+    return [scans[i] for i in order if i not in chosen], [scans[i] for i in val]
 
 
 def split_site(root: Path, spec: ModelSpec, tspec: TrainSpec,
                cache: Path | None = None) -> tuple[list, list]:
-    """A site's labelled scans, prepared and split into train and validation scans."""
-    return split_scans(load_site_scans(root, spec, cache), tspec.val_fraction, tspec.seed)
+    """A site's labelled scans, prepared and split into train and validation scans,
+    stratified by lesion volume."""
+    scans = load_site_scans(root, spec, cache)
+    sizes = [float(s.label.sum()) * float(np.prod(s.spacing)) for s in scans]
+    return split_scans(scans, tspec.val_fraction, tspec.seed, sizes)
 
 
 def make_patches(train_scans: list[PreparedScan], val_scans: list[PreparedScan], spec: ModelSpec,
