@@ -89,11 +89,13 @@ def test_edge_sampling_takes_half_the_background_from_the_rim(tmp_path):
 
 def test_augmented_epochs_draw_fresh_flipped_patches_and_validation_stays_fixed(tmp_path):
     from ichfed.data.patches import PatchSet
+    from ichfed.data.prepare import bone_and_top
 
     site = make_site(tmp_path / "site", n=2)
     spec, _ = preset("demo")
     scans = load_site_scans(site, spec)
-    patches = PatchSet(scans, 32, 8, 0, torch.device("cpu"), context=1, augment=True)
+    patches = PatchSet(scans, 32, 8, 0, torch.device("cpu"), context=1, augment=True,
+                       bone=bone_and_top(spec))
 
     def epoch(rng):
         xs, ys = zip(*patches.batches(64, rng), strict=True)
@@ -180,10 +182,15 @@ def test_coarser_blurs_half_the_patches_inside_the_brain_only():
     from ichfed.data.patches import coarser
 
     x = torch.zeros(8, 1, 32, 32)
-    x[:, :, 8:24, 8:24] = torch.rand(8, 1, 16, 16) + 0.5  # noisy "brain"
-    out = coarser(x, np.random.default_rng(3), share=0.5, most=2.0)
+    x[:, :, 8:24, 8:24] = torch.rand(8, 1, 16, 16) * 0.2 + 0.2  # noisy "brain" near 0.3
+    brain = x > 0
+    out = coarser(x, brain, np.random.default_rng(3), (6.0, 1.0), share=0.5, most=2.0)
     changed = (out != x).flatten(1).any(1)
     assert 0 < int(changed.sum()) < 8
-    assert (out[x == 0] == 0).all()  # nothing leaks outside the brain
-    assert out[changed].std() < x[changed].std()  # blurred: less pixel noise
-    assert torch.equal(coarser(x, np.random.default_rng(3)), out)  # seeded
+    assert (out[~brain] == 0).all()  # nothing leaks outside the brain
+    inner = out[changed][:, :, 10:22, 10:22]
+    assert inner.std() < x[changed][:, :, 10:22, 10:22].std()  # blurred: less pixel noise
+    rim = out[changed][:, :, 8, 8:24]
+    assert rim.mean() > inner.mean() + 0.05  # bone mixed into the outermost brain pixels
+    assert out.max() <= 1.0  # the window's top applies after the blur
+    assert torch.equal(coarser(x, brain, np.random.default_rng(3), (6.0, 1.0)), out)  # seeded

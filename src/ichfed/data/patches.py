@@ -76,16 +76,18 @@ class PatchSet:
     Each scan is cropped to its brain (patch centres lie in the brain) and all are padded to one
     shape and stacked, so a whole batch is cut out by one indexing operation on the device.
     With `augment`, every training epoch draws fresh centres, flips half the patches left to
-    right (bleeds occur on either side) and shows half as a coarser scanner would (`coarser`),
-    so a small site shows the network more than one fixed set of patches; the validation set
-    always serves the centres drawn from `seed`. `mine` adds hard negatives to the next draw.
+    right (bleeds occur on either side) and, given `bone` (`bone_and_top`), shows half as a
+    coarser scanner would (`coarser`), so a small site shows the network more than one fixed
+    set of patches; the validation set always serves the centres drawn from `seed`. `mine` adds
+    hard negatives to the next draw.
     """
 
     def __init__(self, scans: list[PreparedScan], patch: int, n_lesion: int, seed: int,
                  device: torch.device, background_ratio: float = 1.0, context: int = 0,
-                 edge_mm: float = 0.0, augment: bool = False) -> None:
+                 edge_mm: float = 0.0, augment: bool = False,
+                 bone: tuple[float, float] | None = None) -> None:
         half = patch // 2
-        self.patch, self.context, self.augment = patch, context, augment
+        self.patch, self.context, self.augment, self.bone = patch, context, augment, bone
         self.n_lesion, self.background_ratio = n_lesion, background_ratio
         self.hard: list[np.ndarray | None] = [None] * len(scans)
         self.hard_share = 0.0
@@ -170,31 +172,44 @@ class PatchSet:
             ii = (i[:, None] + self.offsets)[:, :, None, None]
             jj = (j[:, None] + self.offsets)[:, None, :, None]
             s = s[:, None, None, None]
-            x = self.images[s, ii, jj, (k[:, None] + self.slab)[:, None, None, :]]
+            kk = (k[:, None] + self.slab)[:, None, None, :]
+            x = self.images[s, ii, jj, kk].permute(0, 3, 1, 2)
             y = self.labels[s, ii, jj, (k + self.context)[:, None, None, None]]
-            x, y = x.permute(0, 3, 1, 2), y.permute(0, 3, 1, 2).float()
+            y = y.permute(0, 3, 1, 2).float()
             if flips is not None:  # axis 2 is the canonical left-right axis
+                brain = (self.negatives[s, ii, jj, kk] | self.labels[s, ii, jj, kk].bool())
                 flip = flips[start:start + batch_size, None, None, None]
                 x, y = torch.where(flip, x.flip(2), x), torch.where(flip, y.flip(2), y)
-                x = coarser(x, rng)
+                brain = torch.where(flip, brain.permute(0, 3, 1, 2).flip(2),
+                                    brain.permute(0, 3, 1, 2))
+                if self.bone is not None:
+                    x = coarser(x, brain, rng, self.bone)
             yield x, y
 
 
-def coarser(x: torch.Tensor, rng: np.random.Generator, share: float = 0.5,
-            most: float = 2.0) -> torch.Tensor:
+def coarser(x: torch.Tensor, brain: torch.Tensor, rng: np.random.Generator,
+            bone: tuple[float, float], share: float = 0.5, most: float = 2.0) -> torch.Tensor:
     """A random `share` of the patches as a scanner with up to `most` times the pixel size
     would show them after resampling to the working grid (area-downsampled, bilinear back;
     the labels stay sharp), as nnU-Net's low-resolution augmentation does: a site with coarser
-    pixels than the training sites otherwise gets blurred images the network never saw."""
+    pixels than the training sites otherwise gets blurred images the network never saw.
+
+    The patches hold the brain only; what lies just outside the brain mask is bone (the mask
+    stops at the inner table), so it is filled with bone (`bone` = (bone value, window top) in
+    network units) before blurring and the window's top is applied after. A coarse scanner mixes
+    bone into the brain's outermost pixels, a rim that the window makes as bright as blood and
+    that looks like a thin subdural; blurring against zeros would teach a dark rim instead."""
     pick = torch.from_numpy(rng.random(len(x)) < share).to(x.device)
     factor = float(rng.uniform(1.0, most))
     if not bool(pick.any()) or factor < 1.05:
         return x
     size = x.shape[-2:]
-    small = F.interpolate(x[pick], scale_factor=1 / factor, mode="area")
+    inside = brain[pick]
+    filled = torch.where(inside, x[pick], torch.full_like(x[pick], bone[0]))
+    small = F.interpolate(filled, scale_factor=1 / factor, mode="area")
     blurred = F.interpolate(small, size=size, mode="bilinear", align_corners=False)
     out = x.clone()
-    out[pick] = blurred * (x[pick] != 0)  # the brain mask's edge stays where it was
+    out[pick] = blurred.clamp(max=bone[1]) * inside  # the brain mask's edge stays where it was
     return out
 
 

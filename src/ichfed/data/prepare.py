@@ -15,6 +15,7 @@ from ichfed.io import CTVolume, open_site, read_ct, read_mask
 from ichfed.io.reader import to_canonical_spacing
 from ichfed.model.config import ModelSpec
 from ichfed.preprocess import Canonical, brain_mask, to_canonical
+from ichfed.preprocess.brainmask import CORTEX_HU
 from ichfed.preprocess.resample import Grid, mask_to_work, plan_grid, to_work
 
 
@@ -35,6 +36,13 @@ def normalise(hu: np.ndarray, brain: np.ndarray, spec: ModelSpec) -> np.ndarray:
     """HU inside the brain (optionally clipped to a window) times the scale; 0 outside."""
     values = np.clip(hu, *spec.hu_window) if spec.hu_window is not None else hu
     return np.where(brain, values * spec.hu_scale, 0.0).astype(np.float32)
+
+
+def bone_and_top(spec: ModelSpec) -> tuple[float, float]:
+    """Cortical bone in network input units before the window, and the window's top (inf
+    without one): what a coarse scanner's bone-brain mixture becomes after windowing."""
+    top = spec.hu_window[1] * spec.hu_scale if spec.hu_window is not None else float("inf")
+    return CORTEX_HU * spec.hu_scale, top
 
 
 def prepare_scan(ct: CTVolume, spec: ModelSpec, mask: np.ndarray | None = None) -> PreparedScan:

@@ -13,7 +13,8 @@ SOFT_TISSUE_HU = (0.0, 100.0)
 SMOOTH_MM = 0.7
 BRIDGE_MM = 3.0  # erosion that cuts thin bridges (foramina, scalp through sutures) before CC
 GROW_MM = 3.0  # final growth into voxels below BONE_HU
-BONE_HU = 800.0  # partial-volume bone edges (up to ~800 HU) may hold blood; cortex is >1000
+BONE_HU = 800.0  # partial-volume bone edges (up to ~800 HU) may hold blood
+CORTEX_HU = 1000.0  # cortical bone (the skull) is above this
 
 
 def disk(radius_mm: float, spacing: tuple[float, ...]) -> np.ndarray:

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from ichfed.data import PatchSet, PreparedScan, load_site_scans
-from ichfed.data.prepare import inplane_spacings
+from ichfed.data.prepare import bone_and_top, inplane_spacings
 from ichfed.errors import IchfedError
 from ichfed.io import open_site
 from ichfed.model.bundle import CONFIG, load_weights, save_config, save_weights
@@ -60,7 +60,7 @@ def make_patches(train_scans: list[PreparedScan], val_scans: list[PreparedScan],
     options = {"background_ratio": tspec.background_ratio, "context": spec.context_slices,
                "edge_mm": tspec.edge_mm}
     return (PatchSet(train_scans, tspec.patch, tspec.lesion_patches, tspec.seed, device,
-                     augment=tspec.augment, **options),
+                     augment=tspec.augment, bone=bone_and_top(spec), **options),
             PatchSet(val_scans, tspec.patch, tspec.lesion_patches, tspec.seed + 1, device,
                      **options))
 
