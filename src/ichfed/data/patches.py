@@ -177,12 +177,12 @@ class PatchSet:
             y = self.labels[s, ii, jj, (k + self.context)[:, None, None, None]]
             y = y.permute(0, 3, 1, 2).float()
             if flips is not None:  # axis 2 is the canonical left-right axis
-                brain = (self.negatives[s, ii, jj, kk] | self.labels[s, ii, jj, kk].bool())
                 flip = flips[start:start + batch_size, None, None, None]
                 x, y = torch.where(flip, x.flip(2), x), torch.where(flip, y.flip(2), y)
-                brain = torch.where(flip, brain.permute(0, 3, 1, 2).flip(2),
-                                    brain.permute(0, 3, 1, 2))
                 if self.bone is not None:
+                    brain = (self.negatives[s, ii, jj, kk]
+                             | self.labels[s, ii, jj, kk].bool()).permute(0, 3, 1, 2)
+                    brain = torch.where(flip, brain.flip(2), brain)
                     x = coarser(x, brain, rng, self.bone)
             yield x, y
 
