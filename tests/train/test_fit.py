@@ -118,12 +118,10 @@ class _Bright(torch.nn.Module):
         return 50.0 * (x[:, :1] - 0.5)
 
 
-def test_calibration_picks_the_rule_that_drops_false_positives_but_keeps_bleeds():
+def _bright_scans() -> tuple:
+    """A scan with a bleed, a false speck and a thin bright rim, and its bleed-free twin."""
     from ichfed.data.prepare import PreparedScan
-    from ichfed.model.postprocess import LesionRule, binarise
-    from ichfed.train.calibrate import _scan_dice, dice_by_rule, pick_rule
 
-    spec, _ = preset("demo", context_slices=0, min_component_voxels=1)
     image = np.zeros((40, 40, 6), np.float32)
     image[10:20, 10:20, 1:5] = 1.0  # a 400-voxel bleed: 0.4 mL at 1 mm^3
     image[30, 30, 2] = image[31, 30, 2] = image[30, 31, 2] = 1.0  # a 3-voxel false speck
@@ -135,16 +133,45 @@ def test_calibration_picks_the_rule_that_drops_false_positives_but_keeps_bleeds(
     scan = PreparedScan(image, brain, label, None, 0.001, None, one_mm)
     empty = PreparedScan(np.where(label, 0, image), brain, np.zeros_like(label), None, 0.001,
                          None, one_mm)
+    return scan, empty
+
+
+def test_calibration_picks_the_rule_that_drops_false_positives_but_keeps_bleeds():
+    from ichfed.model.postprocess import LesionRule, binarise
+    from ichfed.train.calibrate import _scan_dice, dice_by_rule, pick_rule
+
+    spec, _ = preset("demo", context_slices=0, min_component_voxels=1)
+    scan, empty = _bright_scans()
     means = dice_by_rule(_Bright(), spec, [scan, empty], torch.device("cpu"))
     assert means[LesionRule()] < 0.5  # the rim and the speck cost Dice on both scans
     assert means[LesionRule(0.25, 0.0)] < 1.0  # the rim is larger than 0.25 mL
     best = pick_rule(means)
     assert best == LesionRule(0.0, 1.5) and means[best] == 1.0  # thinness, not size, drops both
     assert means[LesionRule(0.5, 0.0)] < 1.0  # a rule above 0.4 mL loses the bleed
-    prob = 1.0 / (1.0 + np.exp(-50.0 * (image - 0.5)))
+    prob = 1.0 / (1.0 + np.exp(-50.0 * (scan.image - 0.5)))
     for rule, value in _scan_dice(prob, scan, spec).items():  # the shortcut equals binarise
-        mask = binarise(prob, brain, spec, 0.001, one_mm, rule)
-        assert value == pytest.approx(2 * (mask & (label > 0)).sum() / (mask.sum() + label.sum()))
+        mask = binarise(prob, scan.brain, spec, 0.001, scan.spacing, rule)
+        truth = scan.label > 0
+        assert value == pytest.approx(2 * (mask & truth).sum() / (mask.sum() + truth.sum()))
+
+
+def test_selection_follows_whole_scan_dice_or_the_patch_loss(tmp_path):
+    from ichfed.data.patches import PatchSet
+    from ichfed.train.trainer import Trainer
+
+    scans = list(_bright_scans())
+    cpu = torch.device("cpu")
+    spec, tspec = preset("demo", context_slices=0, min_component_voxels=1, **TINY)
+    assert tspec.select_by == "scan-dice"
+    trainer = Trainer(spec, tspec, cpu)
+    trainer.net = trainer.forward = _Bright()
+    assert trainer.validation_loss(None, scans) == (0.0, 2)  # the best rule scores Dice 1
+    _, paper = preset("paper", **TINY)
+    trainer = Trainer(spec, paper, cpu)
+    patches = PatchSet(scans[:1], 32, 8, 0, cpu)
+    assert trainer.validation_loss(patches, scans) == (trainer.validate(patches), len(patches))
+    with pytest.raises(IchfedError, match="select_by 'dice'"):
+        preset("demo", select_by="dice")
 
 
 def test_the_time_budget_is_not_overrun_by_another_epoch():

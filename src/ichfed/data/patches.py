@@ -4,7 +4,7 @@ Volumes stay whole (on the training device); a patch is a slice view, so memory 
 with the number of patches and the GPU never waits for a CPU loader.
 """
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -123,13 +123,13 @@ class PatchSet:
         return np.concatenate(rows) if rows else np.zeros((0, 4), np.int64)
 
     @torch.no_grad()
-    def mine(self, net: torch.nn.Module, rng: np.random.Generator, share: float,
-             fraction: float = 0.25, batch: int = 8) -> None:
-        """Hard negatives for the next draw: run `net` over a random `fraction` of the slices
-        (whole brain-cropped slices, as prediction sees them) and keep the brain voxels it
-        calls bleed that are not; `share` of the brain patches is then centred on them.
-        Patches alone rarely show the network the places its whole-scan false positives
-        cluster (the top of the head, the rim inside the skull)."""
+    def mine(self, logits: Callable[[torch.Tensor], torch.Tensor], rng: np.random.Generator,
+             share: float, fraction: float = 0.25, batch: int = 8) -> None:
+        """Hard negatives for the next draw: run the network (`logits`, in eval mode) over a
+        random `fraction` of the slices (whole brain-cropped slices, as prediction sees them)
+        and keep the brain voxels it calls bleed that are not; `share` of the brain patches is
+        then centred on them. Patches alone rarely show the network the places its whole-scan
+        false positives cluster (the top of the head, the rim inside the skull)."""
         slices = [(s, k) for s, depth in enumerate(self.depth) for k in range(depth)]
         chosen = sorted(rng.choice(len(slices), max(1, int(fraction * len(slices))),
                                    replace=False))
@@ -137,20 +137,17 @@ class PatchSet:
         _, px, py, _ = self.images.shape
         pad = ((-px) % 16, (-py) % 16)
         found: list[list[np.ndarray]] = [[] for _ in self.pools]
-        training = net.training
-        net.eval()
         for start in range(0, len(chosen), batch):
             picks = [slices[i] for i in chosen[start:start + batch]]
             x = torch.stack([self.images[s, :, :, k:k + 2 * c + 1] for s, k in picks])
             x = F.pad(x.permute(0, 3, 1, 2), (0, pad[1], 0, pad[0]))
-            wrong = (net(x)[:, 0, :px, :py] > 0) & torch.stack(
+            wrong = (logits(x)[:, 0, :px, :py] > 0) & torch.stack(
                 [self.negatives[s, :, :, k + c] for s, k in picks])
             for (s, k), hit in zip(picks, wrong.cpu().numpy(), strict=True):
                 # negatives are False in the padding, so every hit lies inside the scan's crop
                 i, j = np.nonzero(hit[half:-half, half:-half])
                 found[s].append(np.ravel_multi_index((i, j, np.full(len(i), k)),
                                                      self.pools[s].shape))
-        net.train(training)
         self.hard = [np.concatenate(f).astype(np.int32) if f else None for f in found]
         self.hard_share = share
 

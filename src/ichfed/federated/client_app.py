@@ -93,8 +93,8 @@ def make_client_app(fallback: dict | None = None) -> ClientApp:
             metrics = {**local_calibration(site, spec, device, weights),
                        "num-examples": len(site.val_scans)}
         else:
-            metrics = {"val-loss": local_validation(site, spec, plan.train, device, weights),
-                       "num-examples": len(site.val)}
+            loss, examples = local_validation(site, spec, plan.train, device, weights)
+            metrics = {"val-loss": loss, "num-examples": examples}
         return Message(RecordDict({"metrics": MetricRecord(
             {**metrics, "val-seconds": time.time() - start})}), reply_to=msg)
 

@@ -67,10 +67,11 @@ def local_update(site: LocalSite, spec: ModelSpec, tspec: TrainSpec, device: tor
 
 
 def local_validation(site: LocalSite, spec: ModelSpec, tspec: TrainSpec, device: torch.device,
-                     weights: dict) -> float:
+                     weights: dict) -> tuple[float, int]:
+    """The site's validation loss (as `ichfed train` computes it) and its number of examples."""
     trainer = Trainer(spec, tspec, device)
     trainer.net.load_state_dict(weights)
-    return trainer.validate(site.val)
+    return trainer.validation_loss(site.val, site.val_scans)
 
 
 def local_calibration(site: LocalSite, spec: ModelSpec, device: torch.device,

@@ -54,6 +54,9 @@ class ModelSpec:
         return cls(**data)
 
 
+SELECT_BY = ("patch-loss", "scan-dice")
+
+
 @dataclass(frozen=True)
 class TrainSpec:
     patch: int = 128
@@ -62,6 +65,10 @@ class TrainSpec:
     edge_mm: float = 0.0  # >0: half the brain patches from this rim inside the skull
     augment: bool = False  # fresh patch centres every epoch and left-right flips (not the paper)
     calibrate: bool = False  # choose the lesion rule on the validation scans after training
+    # What early stopping and the kept checkpoint follow: "patch-loss" (the paper: soft Dice
+    # loss on validation patches) or "scan-dice" (1 - mean whole-scan Dice of the validation
+    # scans under the best lesion rule: the test metric, false positives on whole scans included)
+    select_by: str = "patch-loss"
     hard_negatives: float = 0.0  # share of brain patches on the network's current false positives
     batch_size: int = 128
     lr: float = 1e-4
@@ -72,7 +79,11 @@ class TrainSpec:
     max_minutes: float = 0.0  # 0: no time budget
     seed: int = 0
     compile: bool = False  # torch.compile the network (CUDA only; slow first epoch)
-    mixed_precision: bool = True  # bf16 autocast and channels_last on CUDA (CPU: always fp32)
+    mixed_precision: bool = True  # bf16 autocast where the device has bf16 in hardware
+
+    def __post_init__(self) -> None:
+        if self.select_by not in SELECT_BY:
+            raise IchfedError(f"select_by '{self.select_by}': choose {' or '.join(SELECT_BY)}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -89,8 +100,8 @@ PRESETS: dict[str, tuple[ModelSpec, TrainSpec, str]] = {
     "demo": (ModelSpec(features=(16, 32, 64, 128, 256, 16), deep_dropout=0.2, norm="batch",
                        hu_window=(0.0, 150.0), hu_scale=1 / 150, context_slices=1),
              TrainSpec(patch=64, lesion_patches=64, background_ratio=2.0, edge_mm=8.0,
-                       augment=True, calibrate=True, hard_negatives=0.5, batch_size=32, lr=1e-3,
-                       max_epochs=60, patience=8, max_minutes=8.5),
+                       augment=True, calibrate=True, select_by="scan-dice", hard_negatives=0.5,
+                       batch_size=32, lr=1e-3, max_epochs=60, patience=8, max_minutes=8.5),
              "A lighter U-Net (1.9 M parameters) on 64x64 patches with the neighbouring slices as "
              "context, a 0-150 HU window and batch norm: trains on a 2-core CPU in minutes."),
 }

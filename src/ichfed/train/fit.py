@@ -102,7 +102,7 @@ def fit(train_scans: list[PreparedScan], val_scans: list[PreparedScan], spec: Mo
         epoch = state["epoch"] + 1
         t0 = time.time()
         train_loss = trainer.train_epoch(train_patches, epoch, on_batch)
-        val_loss = trainer.validate(val_patches)
+        val_loss, _ = trainer.validation_loss(val_patches, val_scans)
         row = {"epoch": epoch, "train_loss": round(train_loss, 5),
                "val_loss": round(val_loss, 5), "seconds": round(time.time() - t0, 2)}
         state["history"].append(row)
