@@ -184,25 +184,31 @@ def test_the_time_budget_is_not_overrun_by_another_epoch():
     assert stop_reason(state, tspec) == "time budget"
 
 
-def test_mining_centres_brain_patches_on_the_networks_false_positives():
+def test_mining_centres_patches_on_the_networks_false_positives_and_misses():
     from ichfed.data.patches import PatchSet
     from ichfed.data.prepare import PreparedScan
 
     image = np.zeros((40, 40, 6), np.float32)
     image[5:15, 5:15, 1:5] = 1.0  # a true bleed
     image[30:33, 30:33, 2:4] = 1.0  # a bright look-alike the stand-in network calls bleed
+    image[20:24, 5:9, 2:3] = 0.3  # a faint bleed it misses
     label = np.zeros(image.shape, np.uint8)
     label[5:15, 5:15, 1:5] = 1
+    label[20:24, 5:9, 2:3] = 1
     scan = PreparedScan(image, np.ones(image.shape, bool), label, None, 0.001, None,
                         (1.0, 1.0, 1.0))
     patches = PatchSet([scan], 16, 20, 0, torch.device("cpu"), background_ratio=1.0)
     patches.mine(_Bright(), np.random.default_rng(0), share=0.5, fraction=1.0)
     hard = np.column_stack(np.unravel_index(patches.hard[0], image.shape))
     assert len(hard) == 18 and (hard[:, 0] >= 30).all() and set(hard[:, 2]) == {2, 3}
+    missed = np.column_stack(np.unravel_index(patches.missed[0], image.shape))
+    assert len(missed) == 16 and (image[tuple(missed.T)] == 0.3).all()
     centres = patches._draw(np.random.default_rng(1))[:, 1:]
     background = centres[label[tuple(centres.T)] == 0]
-    assert len(background) == 20
+    lesion = centres[label[tuple(centres.T)] == 1]
+    assert len(background) == 20 and len(lesion) == 20
     assert (image[tuple(background.T)] == 1.0).sum() == 10  # half on the look-alike
+    assert (image[tuple(lesion.T)] == 0.3).sum() >= 10  # half (at least) on the faint bleed
 
 
 def test_coarser_blurs_half_the_patches_inside_the_brain_only():

@@ -34,19 +34,22 @@ class Pools:
                    _flat(edge & background) if edge is not None else None)
 
     def draw(self, n_lesion: int, rng: np.random.Generator, background_ratio: float = 1.0,
-             hard: np.ndarray | None = None, hard_share: float = 0.0) -> np.ndarray:
+             hard: np.ndarray | None = None, hard_share: float = 0.0,
+             missed: np.ndarray | None = None) -> np.ndarray:
         """(M, 3) voxel centres: up to n_lesion on lesion voxels, `background_ratio` times as
         many on other brain voxels. Scans without a lesion still give n_lesion *
         background_ratio / 4 brain patches, so they teach 'no bleed'. A `hard_share` of the
-        brain patches comes from `hard` (voxels the network currently calls bleed wrongly),
-        and with an edge pool half of the rest from the rim (where partial volume mimics thin
-        subdurals)."""
+        brain patches comes from `hard` (voxels the network currently calls bleed wrongly) and
+        the same share of the lesion patches from `missed` (bleed it currently misses), and
+        with an edge pool half of the other brain patches from the rim (where partial volume
+        mimics thin subdurals)."""
         n_les = min(n_lesion, len(self.lesion))
+        n_missed = int(round(hard_share * n_les)) if missed is not None and len(missed) else 0
         n_other = int(background_ratio * (n_les if n_les else n_lesion / 4))
         n_hard = int(round(hard_share * n_other)) if hard is not None and len(hard) else 0
         n_edge = (n_other - n_hard) // 2 if self.edge is not None else 0
-        pools = [(self.lesion, n_les), (self.other, n_other - n_hard - n_edge),
-                 (self.edge, n_edge), (hard, n_hard)]
+        pools = [(self.lesion, n_les - n_missed), (missed, n_missed),
+                 (self.other, n_other - n_hard - n_edge), (self.edge, n_edge), (hard, n_hard)]
         picks = [pool[rng.choice(len(pool), min(n, len(pool)), replace=False)]
                  for pool, n in pools if n and len(pool)]
         flat = np.concatenate(picks) if picks else np.zeros(0, np.int64)
@@ -89,7 +92,8 @@ class PatchSet:
         half = patch // 2
         self.patch, self.context, self.augment, self.bone = patch, context, augment, bone
         self.n_lesion, self.background_ratio = n_lesion, background_ratio
-        self.hard: list[np.ndarray | None] = [None] * len(scans)
+        self.hard: list[np.ndarray | None] = [None] * len(scans)  # false positives
+        self.missed: list[np.ndarray | None] = [None] * len(scans)  # false negatives
         self.hard_share = 0.0
         crops, self.pools = [], []
         for scan in scans:
@@ -118,18 +122,20 @@ class PatchSet:
     def _draw(self, rng: np.random.Generator) -> np.ndarray:
         """(M, 4) rows of (scan, x, y, z) in cropped coordinates."""
         rows = [np.column_stack([np.full(len(c), index), c]) for index, c in enumerate(
-            p.draw(self.n_lesion, rng, self.background_ratio, hard, self.hard_share)
-            for p, hard in zip(self.pools, self.hard, strict=True))]
+            p.draw(self.n_lesion, rng, self.background_ratio, hard, self.hard_share, missed)
+            for p, hard, missed in zip(self.pools, self.hard, self.missed, strict=True))]
         return np.concatenate(rows) if rows else np.zeros((0, 4), np.int64)
 
     @torch.no_grad()
     def mine(self, logits: Callable[[torch.Tensor], torch.Tensor], rng: np.random.Generator,
              share: float, fraction: float = 0.25, batch: int = 8) -> None:
-        """Hard negatives for the next draw: run the network (`logits`, in eval mode) over a
+        """Hard examples for the next draw: run the network (`logits`, in eval mode) over a
         random `fraction` of the slices (whole brain-cropped slices, as prediction sees them)
-        and keep the brain voxels it calls bleed that are not; `share` of the brain patches is
-        then centred on them. Patches alone rarely show the network the places its whole-scan
-        false positives cluster (the top of the head, the rim inside the skull)."""
+        and keep the brain voxels it calls bleed that are not, and the bleed it misses; `share`
+        of the brain patches and of the lesion patches is then centred on them. Patches alone
+        rarely show the network the places its whole-scan false positives cluster (the top of
+        the head, the rim inside the skull), and the batch-wide loss is ruled by the large, easy
+        bleeds, so the faint ones (near-isodense contusions, subacute subdurals) stay missed."""
         slices = [(s, k) for s, depth in enumerate(self.depth) for k in range(depth)]
         chosen = sorted(rng.choice(len(slices), max(1, int(fraction * len(slices))),
                                    replace=False))
@@ -137,18 +143,23 @@ class PatchSet:
         _, px, py, _ = self.images.shape
         pad = ((-px) % 16, (-py) % 16)
         found: list[list[np.ndarray]] = [[] for _ in self.pools]
+        lost: list[list[np.ndarray]] = [[] for _ in self.pools]
         for start in range(0, len(chosen), batch):
             picks = [slices[i] for i in chosen[start:start + batch]]
             x = torch.stack([self.images[s, :, :, k:k + 2 * c + 1] for s, k in picks])
             x = F.pad(x.permute(0, 3, 1, 2), (0, pad[1], 0, pad[0]))
-            wrong = (logits(x)[:, 0, :px, :py] > 0) & torch.stack(
-                [self.negatives[s, :, :, k + c] for s, k in picks])
-            for (s, k), hit in zip(picks, wrong.cpu().numpy(), strict=True):
-                # negatives are False in the padding, so every hit lies inside the scan's crop
-                i, j = np.nonzero(hit[half:-half, half:-half])
-                found[s].append(np.ravel_multi_index((i, j, np.full(len(i), k)),
-                                                     self.pools[s].shape))
+            bleed = logits(x)[:, 0, :px, :py] > 0
+            wrong = bleed & torch.stack([self.negatives[s, :, :, k + c] for s, k in picks])
+            miss = ~bleed & torch.stack([self.labels[s, :, :, k + c] for s, k in picks]).bool()
+            for (s, k), *masks in zip(picks, wrong.cpu().numpy(), miss.cpu().numpy(),
+                                      strict=True):
+                # labels and negatives are False in the padding: every voxel lies in the crop
+                for hits, mask in zip((found, lost), masks, strict=True):
+                    i, j = np.nonzero(mask[half:-half, half:-half])
+                    hits[s].append(np.ravel_multi_index((i, j, np.full(len(i), k)),
+                                                        self.pools[s].shape))
         self.hard = [np.concatenate(f).astype(np.int32) if f else None for f in found]
+        self.missed = [np.concatenate(f).astype(np.int32) if f else None for f in lost]
         self.hard_share = share
 
     def __len__(self) -> int:

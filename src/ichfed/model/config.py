@@ -69,7 +69,9 @@ class TrainSpec:
     # loss on validation patches) or "scan-dice" (1 - mean whole-scan Dice of the validation
     # scans under the best lesion rule: the test metric, false positives on whole scans included)
     select_by: str = "patch-loss"
-    hard_negatives: float = 0.0  # share of brain patches on the network's current false positives
+    # share of brain patches on the network's current false positives, and of lesion patches on
+    # the bleed it misses (hard examples, mined every epoch)
+    hard_negatives: float = 0.0
     batch_size: int = 128
     lr: float = 1e-4
     max_epochs: int = 200
