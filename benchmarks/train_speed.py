@@ -66,7 +66,8 @@ def ours(spec, tspec, device, scans, sync) -> dict:
 
 def reference(spec, tspec, device, sync, n_batches: int) -> dict:
     """field.md's reference: the same network on a fixed random batch already on the device,
-    bf16 autocast + channels_last (+ compile) on CUDA, fp32 on the CPU."""
+    bf16 autocast + channels_last (+ compile) on CUDA, plain fp32 on the CPU (field.md's
+    CPU figure), whatever ichfed itself uses there."""
     torch.manual_seed(0)
     net = build_network(spec).to(device)
     cuda = device.type == "cuda"
