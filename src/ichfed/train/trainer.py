@@ -20,8 +20,9 @@ from ichfed.train.calibrate import dice_by_rule
 
 
 def native_bf16(device: torch.device) -> bool:
-    """Whether `device` computes bf16 in hardware: every CUDA GPU this runs on, and CPUs with
-    AVX512-BF16 or AMX (elsewhere oneDNN emulates bf16, slower than fp32)."""
+    """Whether to train `device` in bf16: CUDA GPUs (the GPU path always has; Ampere and later
+    compute it natively), and CPUs with AVX512-BF16 or AMX (on other CPUs oneDNN emulates bf16,
+    slower than fp32)."""
     if device.type == "cuda":
         return True
     cpu = torch.cpu
