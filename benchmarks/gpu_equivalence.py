@@ -1,7 +1,8 @@
 """Does the mixed-precision training path (bf16 autocast and channels_last; TF32 too on a GPU)
 give the same Dice as plain fp32? On a GPU, or on a CPU with bf16 hardware (AVX512-BF16, AMX),
-where `ichfed train` uses it too. Trains the study's demo network for a fixed number of epochs on one built-in site twice,
-with and without mixed precision, and evaluates both on the same test scans. One JSON line.
+where `ichfed train` uses it too. Trains the study's demo network for a fixed number of epochs
+on one built-in site twice, with and without mixed precision, and evaluates both on the same
+test scans. One JSON line.
 Usage: python benchmarks/gpu_equivalence.py [--epochs 12] [--train 16] [--test 8]
 """
 

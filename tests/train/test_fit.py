@@ -198,7 +198,8 @@ def test_mining_centres_patches_on_the_networks_false_positives_and_misses():
     scan = PreparedScan(image, np.ones(image.shape, bool), label, None, 0.001, None,
                         (1.0, 1.0, 1.0))
     patches = PatchSet([scan], 16, 20, 0, torch.device("cpu"), background_ratio=1.0)
-    patches.mine(_Bright(), np.random.default_rng(0), share=0.5, fraction=1.0)
+    patches.mine(_Bright(), np.random.default_rng(0), share=0.5, missed_share=0.5,
+                 fraction=1.0)
     hard = np.column_stack(np.unravel_index(patches.hard[0], image.shape))
     assert len(hard) == 18 and (hard[:, 0] >= 30).all() and set(hard[:, 2]) == {2, 3}
     missed = np.column_stack(np.unravel_index(patches.missed[0], image.shape))

@@ -35,16 +35,16 @@ class Pools:
 
     def draw(self, n_lesion: int, rng: np.random.Generator, background_ratio: float = 1.0,
              hard: np.ndarray | None = None, hard_share: float = 0.0,
-             missed: np.ndarray | None = None) -> np.ndarray:
+             missed: np.ndarray | None = None, missed_share: float = 0.0) -> np.ndarray:
         """(M, 3) voxel centres: up to n_lesion on lesion voxels, `background_ratio` times as
         many on other brain voxels. Scans without a lesion still give n_lesion *
         background_ratio / 4 brain patches, so they teach 'no bleed'. A `hard_share` of the
-        brain patches comes from `hard` (voxels the network currently calls bleed wrongly) and
-        the same share of the lesion patches from `missed` (bleed it currently misses), and
+        brain patches comes from `hard` (voxels the network currently calls bleed wrongly), a
+        `missed_share` of the lesion patches from `missed` (bleed it currently misses), and
         with an edge pool half of the other brain patches from the rim (where partial volume
         mimics thin subdurals)."""
         n_les = min(n_lesion, len(self.lesion))
-        n_missed = int(round(hard_share * n_les)) if missed is not None and len(missed) else 0
+        n_missed = int(round(missed_share * n_les)) if missed is not None and len(missed) else 0
         n_other = int(background_ratio * (n_les if n_les else n_lesion / 4))
         n_hard = int(round(hard_share * n_other)) if hard is not None and len(hard) else 0
         n_edge = (n_other - n_hard) // 2 if self.edge is not None else 0
@@ -94,7 +94,7 @@ class PatchSet:
         self.n_lesion, self.background_ratio = n_lesion, background_ratio
         self.hard: list[np.ndarray | None] = [None] * len(scans)  # false positives
         self.missed: list[np.ndarray | None] = [None] * len(scans)  # false negatives
-        self.hard_share = 0.0
+        self.hard_share = self.missed_share = 0.0
         crops, self.pools = [], []
         for scan in scans:
             box = _brain_box(scan.brain)
@@ -122,20 +122,23 @@ class PatchSet:
     def _draw(self, rng: np.random.Generator) -> np.ndarray:
         """(M, 4) rows of (scan, x, y, z) in cropped coordinates."""
         rows = [np.column_stack([np.full(len(c), index), c]) for index, c in enumerate(
-            p.draw(self.n_lesion, rng, self.background_ratio, hard, self.hard_share, missed)
+            p.draw(self.n_lesion, rng, self.background_ratio, hard, self.hard_share, missed,
+                   self.missed_share)
             for p, hard, missed in zip(self.pools, self.hard, self.missed, strict=True))]
         return np.concatenate(rows) if rows else np.zeros((0, 4), np.int64)
 
     @torch.no_grad()
     def mine(self, logits: Callable[[torch.Tensor], torch.Tensor], rng: np.random.Generator,
-             share: float, fraction: float = 0.25, batch: int = 8) -> None:
+             share: float, missed_share: float = 0.0, fraction: float = 0.25,
+             batch: int = 8) -> None:
         """Hard examples for the next draw: run the network (`logits`, in eval mode) over a
         random `fraction` of the slices (whole brain-cropped slices, as prediction sees them)
         and keep the brain voxels it calls bleed that are not, and the bleed it misses; `share`
-        of the brain patches and of the lesion patches is then centred on them. Patches alone
-        rarely show the network the places its whole-scan false positives cluster (the top of
-        the head, the rim inside the skull), and the batch-wide loss is ruled by the large, easy
-        bleeds, so the faint ones (near-isodense contusions, subacute subdurals) stay missed."""
+        of the brain patches and `missed_share` of the lesion patches are then centred on them.
+        Patches alone rarely show the network the places its whole-scan false positives cluster
+        (the top of the head, the rim inside the skull), and the batch-wide loss is ruled by the
+        large, easy bleeds, so the faint ones (near-isodense contusions, subacute subdurals)
+        stay missed."""
         slices = [(s, k) for s, depth in enumerate(self.depth) for k in range(depth)]
         chosen = sorted(rng.choice(len(slices), max(1, int(fraction * len(slices))),
                                    replace=False))
@@ -160,7 +163,7 @@ class PatchSet:
                                                         self.pools[s].shape))
         self.hard = [np.concatenate(f).astype(np.int32) if f else None for f in found]
         self.missed = [np.concatenate(f).astype(np.int32) if f else None for f in lost]
-        self.hard_share = share
+        self.hard_share, self.missed_share = share, missed_share
 
     def __len__(self) -> int:
         return len(self.centres)
@@ -168,7 +171,8 @@ class PatchSet:
     def batches(self, batch_size: int, rng: np.random.Generator | None = None
                 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Shuffled (and, with `augment`, freshly drawn and flipped) when given an rng."""
-        fresh = rng is not None and (self.augment or self.hard_share > 0)
+        fresh = rng is not None and (self.augment or self.hard_share > 0
+                                     or self.missed_share > 0)
         centres = self._draw(rng) if fresh else self.centres
         order = rng.permutation(len(centres)) if rng is not None else np.arange(len(centres))
         device = self.images.device

@@ -64,9 +64,10 @@ class Trainer:
         seed = self.train_spec.seed
         rng = np.random.default_rng([seed, epoch])
         torch.manual_seed(int(rng.integers(2**62)))
-        if self.train_spec.hard_negatives > 0:
+        if self.train_spec.hard_negatives > 0 or self.train_spec.hard_positives > 0:
             self.net.eval()
-            patches.mine(self._logits, rng, self.train_spec.hard_negatives)
+            patches.mine(self._logits, rng, self.train_spec.hard_negatives,
+                         self.train_spec.hard_positives)
         anchor = ([p.detach().clone() for p in self.net.parameters()] if proximal_mu > 0
                   else None)
         self.net.train()
