@@ -60,8 +60,9 @@ def test_cwt_on_one_site_equals_train(tmp_path, sites):
     config = json.loads((tmp_path / "f" / "config.json").read_text())
     assert config["summary"]["strategy"] == "cwt" and config["summary"]["rounds"] == 3
     trained = json.loads((tmp_path / "t" / "config.json").read_text())
-    assert (config["summary"]["val_dice_by_rule"]  # the same scans score the same
-            == trained["summary"]["val_dice_by_rule"])
+    assert (config["summary"]["dice_by_rule"]  # the same scans score the same
+            == trained["summary"]["dice_by_rule"])
+    assert config["summary"]["lesion_rule"]["scans"] == 3  # the site's train and val scans
     for key in ("min_lesion_ml", "min_core_mm"):
         assert config["model"][key] == trained["model"][key]
     assert "case0" not in json.dumps(config)

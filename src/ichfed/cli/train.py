@@ -57,6 +57,6 @@ def train(
 def echo_rule(summary: dict) -> None:
     """The lesion rule a training chose, when it chose one."""
     if rule := summary.get("lesion_rule"):
-        typer.echo(f"lesion rule chosen on the validation scans: at least "
+        typer.echo(f"lesion rule chosen on {rule['scans']} labelled scans: at least "
                    f"{rule['min_lesion_ml']} mL, core {rule['min_core_mm']} mm "
-                   f"(validation Dice {rule['val_dice']:.3f})")
+                   f"(mean Dice {rule['dice']:.3f})")

@@ -89,9 +89,9 @@ def make_client_app(fallback: dict | None = None) -> ClientApp:
         site, device = _site(context, plan, config)
         spec, weights = _spec(plan, config), msg.content["arrays"].to_torch_state_dict()
         start = time.time()
-        if config.get("calibrate"):  # whole validation scans, one mean Dice per rule
+        if config.get("calibrate"):  # whole labelled scans, one mean Dice per rule
             metrics = {**local_calibration(site, spec, device, weights),
-                       "num-examples": len(site.val_scans)}
+                       "num-examples": len(site.scans)}
         else:
             loss, examples = local_validation(site, spec, plan.train, device, weights)
             metrics = {"val-loss": loss, "num-examples": examples}

@@ -24,6 +24,7 @@ class LocalSite:
     train: PatchSet
     val: PatchSet
     val_scans: list[PreparedScan]
+    scans: list[PreparedScan]  # every labelled scan (training and validation)
 
 
 @dataclass
@@ -48,7 +49,7 @@ def open_local_site(root: str | Path, spec: ModelSpec, tspec: TrainSpec,
     if key not in _OPEN:
         train, val = split_site(Path(root), spec, tspec, cache)
         _OPEN[key] = LocalSite(open_site(root).name,
-                               *make_patches(train, val, spec, tspec, device), val)
+                               *make_patches(train, val, spec, tspec, device), val, train + val)
     return _OPEN[key]
 
 
@@ -76,10 +77,10 @@ def local_validation(site: LocalSite, spec: ModelSpec, tspec: TrainSpec, device:
 
 def local_calibration(site: LocalSite, spec: ModelSpec, device: torch.device,
                       weights: dict) -> dict[str, float]:
-    """Mean Dice of each candidate lesion rule on the site's validation scans, by name."""
+    """Mean Dice of each candidate lesion rule on the site's labelled scans, by name."""
     net = build_network(spec).to(device)
     net.load_state_dict(weights)
-    return {rule_key(r): d for r, d in dice_by_rule(net, spec, site.val_scans, device).items()}
+    return {rule_key(r): d for r, d in dice_by_rule(net, spec, site.scans, device).items()}
 
 
 def template_optimizer(spec: ModelSpec, tspec: TrainSpec) -> dict:

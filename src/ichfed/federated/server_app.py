@@ -128,9 +128,10 @@ def _save_checkpoint(out: Path, arrays: ArrayRecord, strategy, state: dict) -> N
 
 
 def _calibrate(grid: Grid, plan: Plan, strategy, names: dict[int, str], settings: dict,
-               rnd: int) -> dict[LesionRule, float]:
-    """Every site scores the best model's lesion rules on its own validation scans; the
-    means are pooled by number of scans (as `ichfed train` does on pooled validation scans)."""
+               rnd: int) -> tuple[dict[LesionRule, float], int]:
+    """Every site scores the best model's lesion rules on its own labelled scans; the means
+    are pooled by number of scans (as `ichfed train` does on pooled scans). Returns the pooled
+    means and the number of scans."""
     best = ArrayRecord(load_weights(Path(plan.out)))
     config = ConfigRecord({**settings, "calibrate": 1})
     asks, answers = _exchange(
@@ -140,7 +141,8 @@ def _calibrate(grid: Grid, plan: Plan, strategy, names: dict[int, str], settings
         raise IchfedError(f"{len(asks) - len(answers)} site(s) did not score the final model; "
                           f"its weights are in {plan.out}")
     pooled = strategy.aggregate_evaluate(rnd, answers)
-    return {rule: float(pooled[rule_key(rule)]) for rule in RULES}
+    scans = sum(int(a.content["metrics"]["num-examples"]) for a in answers)
+    return {rule: float(pooled[rule_key(rule)]) for rule in RULES}, scans
 
 
 def run_federation(grid: Grid, plan: Plan, on_round: Callable[[dict], None] | None = None
@@ -211,8 +213,8 @@ def run_federation(grid: Grid, plan: Plan, on_round: Callable[[dict], None] | No
             break
     model, calibration = plan.model, {}
     if tspec.calibrate:
-        model, calibration = choose(model, _calibrate(grid, plan, strategy, names, settings,
-                                                      state["round"]))
+        model, calibration = choose(model, *_calibrate(grid, plan, strategy, names, settings,
+                                                       state["round"]))
     summary = {"strategy": plan.strategy, "sites": [names[n] for n in order],
                "carry_optimizer": plan.carry_optimizer, "rounds": state["round"],
                "best_round": state["best_step"], "best_val_loss": round(state["best"], 5),

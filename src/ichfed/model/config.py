@@ -64,7 +64,7 @@ class TrainSpec:
     background_ratio: float = 1.0  # non-lesion brain patches per lesion patch (the paper: 1:1)
     edge_mm: float = 0.0  # >0: half the brain patches from this rim inside the skull
     augment: bool = False  # fresh patch centres every epoch and left-right flips (not the paper)
-    calibrate: bool = False  # choose the lesion rule on the validation scans after training
+    calibrate: bool = False  # choose the lesion rule on the site's labelled scans after training
     # What early stopping and the kept checkpoint follow: "patch-loss" (the paper: soft Dice
     # loss on validation patches) or "scan-dice" (1 - mean whole-scan Dice of the validation
     # scans under the best lesion rule: the test metric, false positives on whole scans included)

@@ -119,7 +119,9 @@ def fit(train_scans: list[PreparedScan], val_scans: list[PreparedScan], spec: Mo
     calibration = {}
     if tspec.calibrate:
         trainer.net.load_state_dict(load_weights(out, device))
-        spec, calibration = choose(spec, dice_by_rule(trainer.net, spec, val_scans, device))
+        scans = train_scans + val_scans  # why all of them: see ichfed.train.calibrate
+        spec, calibration = choose(spec, dice_by_rule(trainer.net, spec, scans, device),
+                                   len(scans))
     summary = {
         **(meta or {}), "train_scans": len(train_scans), "val_scans": len(val_scans),
         "train_patches": len(train_patches), "val_patches": len(val_patches),
