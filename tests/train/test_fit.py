@@ -192,18 +192,22 @@ def test_mining_centres_patches_on_the_networks_false_positives_and_misses():
     image[5:15, 5:15, 1:5] = 1.0  # a true bleed
     image[30:33, 30:33, 2:4] = 1.0  # a bright look-alike the stand-in network calls bleed
     image[20:24, 5:9, 2:3] = 0.3  # a faint bleed it misses
+    image[20:24, 0:2, 3:4] = 0.3  # one it misses on the brain's rim: not mined (missed_rim_mm)
     label = np.zeros(image.shape, np.uint8)
     label[5:15, 5:15, 1:5] = 1
     label[20:24, 5:9, 2:3] = 1
+    label[20:24, 0:2, 3:4] = 1
     scan = PreparedScan(image, np.ones(image.shape, bool), label, None, 0.001, None,
                         (1.0, 1.0, 1.0))
-    patches = PatchSet([scan], 16, 20, 0, torch.device("cpu"), background_ratio=1.0)
+    patches = PatchSet([scan], 16, 20, 0, torch.device("cpu"), background_ratio=1.0,
+                       missed_rim_mm=4.0)
     patches.mine(_Bright(), np.random.default_rng(0), share=0.5, missed_share=0.5,
                  fraction=1.0)
     hard = np.column_stack(np.unravel_index(patches.hard[0], image.shape))
     assert len(hard) == 18 and (hard[:, 0] >= 30).all() and set(hard[:, 2]) == {2, 3}
     missed = np.column_stack(np.unravel_index(patches.missed[0], image.shape))
     assert len(missed) == 16 and (image[tuple(missed.T)] == 0.3).all()
+    assert (missed[:, 1] >= 5).all()
     centres = patches._draw(np.random.default_rng(1))[:, 1:]
     background = centres[label[tuple(centres.T)] == 0]
     lesion = centres[label[tuple(centres.T)] == 1]

@@ -88,7 +88,7 @@ class PatchSet:
     def __init__(self, scans: list[PreparedScan], patch: int, n_lesion: int, seed: int,
                  device: torch.device, background_ratio: float = 1.0, context: int = 0,
                  edge_mm: float = 0.0, augment: bool = False,
-                 bone: tuple[float, float] | None = None) -> None:
+                 bone: tuple[float, float] | None = None, missed_rim_mm: float = 0.0) -> None:
         half = patch // 2
         self.patch, self.context, self.augment, self.bone = patch, context, augment, bone
         self.n_lesion, self.background_ratio = n_lesion, background_ratio
@@ -101,21 +101,25 @@ class PatchSet:
             edge = brain_edge(scan.brain, scan.spacing, edge_mm) if edge_mm else None
             self.pools.append(Pools.of(scan.label[box], scan.brain[box],
                                        edge[box] if edge is not None else None))
-            crops.append((scan.image[box], scan.label[box], scan.brain[box]))
+            rim = (brain_edge(scan.brain, scan.spacing, missed_rim_mm) if missed_rim_mm
+                   else np.zeros_like(scan.brain))
+            crops.append((scan.image[box], scan.label[box], scan.brain[box], rim[box]))
         self.centres = self._draw(np.random.default_rng(seed))
         shape = np.max([c[0].shape for c in crops], axis=0) if crops else np.zeros(3, int)
         size = (len(crops), shape[0] + 2 * half, shape[1] + 2 * half, shape[2] + 2 * context)
         self.images = torch.zeros(size, dtype=torch.float32, device=device)
         self.labels = torch.zeros(size, dtype=torch.uint8, device=device)
         self.negatives = torch.zeros(size, dtype=torch.bool, device=device)  # brain, no lesion
-        self.depth = [image.shape[2] for image, _, _ in crops]
-        for index, (image, label, brain) in enumerate(crops):
+        self.rim = torch.zeros(size, dtype=torch.bool, device=device)  # no hard positives here
+        self.depth = [image.shape[2] for image, *_ in crops]
+        for index, (image, label, brain, rim) in enumerate(crops):
             x, y, z = image.shape
             inner = (index, slice(half, half + x), slice(half, half + y),
                      slice(context, context + z))
             self.images[inner] = torch.from_numpy(image)
             self.labels[inner] = torch.from_numpy(label)
             self.negatives[inner] = torch.from_numpy(brain & (label == 0))
+            self.rim[inner] = torch.from_numpy(rim)
         self.offsets = torch.arange(patch, device=device)
         self.slab = torch.arange(2 * context + 1, device=device)
 
@@ -133,8 +137,9 @@ class PatchSet:
              batch: int = 8) -> None:
         """Hard examples for the next draw: run the network (`logits`, in eval mode) over a
         random `fraction` of the slices (whole brain-cropped slices, as prediction sees them)
-        and keep the brain voxels it calls bleed that are not, and the bleed it misses; `share`
-        of the brain patches and `missed_share` of the lesion patches are then centred on them.
+        and keep the brain voxels it calls bleed that are not, and the bleed it misses (outside
+        the `missed_rim_mm` rim, see TrainSpec); `share` of the brain patches and `missed_share`
+        of the lesion patches are then centred on them.
         Patches alone rarely show the network the places its whole-scan false positives cluster
         (the top of the head, the rim inside the skull), and the batch-wide loss is ruled by the
         large, easy bleeds, so the faint ones (near-isodense contusions, subacute subdurals)
@@ -153,7 +158,8 @@ class PatchSet:
             x = F.pad(x.permute(0, 3, 1, 2), (0, pad[1], 0, pad[0]))
             bleed = logits(x)[:, 0, :px, :py] > 0
             wrong = bleed & torch.stack([self.negatives[s, :, :, k + c] for s, k in picks])
-            miss = ~bleed & torch.stack([self.labels[s, :, :, k + c] for s, k in picks]).bool()
+            miss = ~bleed & torch.stack([self.labels[s, :, :, k + c].bool()
+                                         & ~self.rim[s, :, :, k + c] for s, k in picks])
             for (s, k), *masks in zip(picks, wrong.cpu().numpy(), miss.cpu().numpy(),
                                       strict=True):
                 # labels and negatives are False in the padding: every voxel lies in the crop

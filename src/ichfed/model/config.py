@@ -73,6 +73,11 @@ class TrainSpec:
     # share of lesion patches on the bleed the network currently misses (mined with the hard
     # negatives; helps faint bleeds at the model's own pixel size, costs at 2x coarser pixels)
     hard_positives: float = 0.0
+    # >0: no hard positives within this rim inside the skull (mm). There the skull's partial-
+    # volume rim looks like a thin subdural; mining labelled crescents of it teaches "bright rim
+    # = bleed", which a coarser scanner's rim (brightened by resampling) then becomes: 4 mm met
+    # the 2x pixel-size targets in one run, at a cost on the site's own scans (BENCHMARKS.md)
+    missed_rim_mm: float = 0.0
     batch_size: int = 128
     lr: float = 1e-4
     max_epochs: int = 200
