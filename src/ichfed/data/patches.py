@@ -101,16 +101,19 @@ class PatchSet:
             edge = brain_edge(scan.brain, scan.spacing, edge_mm) if edge_mm else None
             self.pools.append(Pools.of(scan.label[box], scan.brain[box],
                                        edge[box] if edge is not None else None))
-            rim = (brain_edge(scan.brain, scan.spacing, missed_rim_mm) if missed_rim_mm
-                   else np.zeros_like(scan.brain))
-            crops.append((scan.image[box], scan.label[box], scan.brain[box], rim[box]))
+            rim = (brain_edge(scan.brain, scan.spacing, missed_rim_mm)[box] if missed_rim_mm
+                   else None)
+            crops.append((scan.image[box], scan.label[box], scan.brain[box], rim))
         self.centres = self._draw(np.random.default_rng(seed))
         shape = np.max([c[0].shape for c in crops], axis=0) if crops else np.zeros(3, int)
         size = (len(crops), shape[0] + 2 * half, shape[1] + 2 * half, shape[2] + 2 * context)
         self.images = torch.zeros(size, dtype=torch.float32, device=device)
         self.labels = torch.zeros(size, dtype=torch.uint8, device=device)
         self.negatives = torch.zeros(size, dtype=torch.bool, device=device)  # brain, no lesion
-        self.rim = torch.zeros(size, dtype=torch.bool, device=device)  # no hard positives here
+        # the bleed that misses may be mined on: the label outside the `missed_rim_mm` rim
+        # (None without a rim: the label itself)
+        self.minable = (torch.zeros(size, dtype=torch.bool, device=device) if missed_rim_mm
+                        else None)
         self.depth = [image.shape[2] for image, *_ in crops]
         for index, (image, label, brain, rim) in enumerate(crops):
             x, y, z = image.shape
@@ -119,7 +122,8 @@ class PatchSet:
             self.images[inner] = torch.from_numpy(image)
             self.labels[inner] = torch.from_numpy(label)
             self.negatives[inner] = torch.from_numpy(brain & (label == 0))
-            self.rim[inner] = torch.from_numpy(rim)
+            if self.minable is not None:
+                self.minable[inner] = torch.from_numpy((label > 0) & ~rim)
         self.offsets = torch.arange(patch, device=device)
         self.slab = torch.arange(2 * context + 1, device=device)
 
@@ -158,8 +162,8 @@ class PatchSet:
             x = F.pad(x.permute(0, 3, 1, 2), (0, pad[1], 0, pad[0]))
             bleed = logits(x)[:, 0, :px, :py] > 0
             wrong = bleed & torch.stack([self.negatives[s, :, :, k + c] for s, k in picks])
-            miss = ~bleed & torch.stack([self.labels[s, :, :, k + c].bool()
-                                         & ~self.rim[s, :, :, k + c] for s, k in picks])
+            minable = self.labels if self.minable is None else self.minable
+            miss = ~bleed & torch.stack([minable[s, :, :, k + c] for s, k in picks]).bool()
             for (s, k), *masks in zip(picks, wrong.cpu().numpy(), miss.cpu().numpy(),
                                       strict=True):
                 # labels and negatives are False in the padding: every voxel lies in the crop
