@@ -4,6 +4,8 @@ pixel size, with in-plane resampling on (`inplane_mm` auto) and off (`native`, t
 Reports mean Dice at each size (against the truth resampled the same way) and the median
 relative difference of predicted volumes from the native-size prediction. Prints one JSON line.
 Usage: python benchmarks/resolution.py [--train 24] [--test 10] [--minutes 4]
+                                       [--modes auto,native] [--set key=value ...]
+                                       [--keep DIR]
 """
 
 import argparse
@@ -43,15 +45,23 @@ def main() -> None:
     parser.add_argument("--train", type=int, default=24)
     parser.add_argument("--test", type=int, default=10)
     parser.add_argument("--minutes", type=float, default=4.0)
+    parser.add_argument("--modes", default="auto,native", help="inplane_mm settings to train")
+    parser.add_argument("--set", action="append", default=[], help="preset override key=value")
+    parser.add_argument("--keep", type=Path, help="keep data and models here (data reused)")
     args = parser.parse_args()
+    overrides = {k: json.loads(v) for k, v in (s.split("=", 1) for s in args.set)}
     cpu = torch.device("cpu")
     result = {"benchmark": "resolution", "site": "nih", "train_scans": args.train,
-              "test_scans": args.test, "minutes_per_model": args.minutes}
+              "test_scans": args.test, "minutes_per_model": args.minutes,
+              "overrides": overrides}
     t0 = time.time()
     with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        train = synth_site(root / "train", BUILTIN["nih"], args.train, seed=0)
-        test = synth_site(root / "test", BUILTIN["nih"], args.test, seed=0, first=1000)
+        root = args.keep or Path(tmp)
+        train, test = root / "train", root / "test"
+        if not train.exists():
+            synth_site(train, BUILTIN["nih"], args.train, seed=0)
+        if not test.exists():
+            synth_site(test, BUILTIN["nih"], args.test, seed=0, first=1000)
         scans = {}
         for case in open_site(test).labelled:
             ct, (mask, _) = read_ct(case.image), read_mask(case.mask)
@@ -59,10 +69,12 @@ def main() -> None:
                 image, truth, affine = ((ct.data, mask, ct.affine) if factor == 1.0
                                         else rescaled(ct.data, mask, ct.affine, factor))
                 path = root / f"x{factor}" / f"{case.name}.nii.gz"
-                write_nifti(image, affine, path)
+                if not path.exists():
+                    write_nifti(image, affine, path)
                 scans[(case.name, factor)] = (path, truth)
-        for mode in ("auto", "native"):
-            spec, tspec = preset("demo", max_minutes=args.minutes, inplane_mm=mode)
+        for mode in args.modes.split(","):
+            spec, tspec = preset("demo", **{**overrides, "max_minutes": args.minutes,
+                                            "inplane_mm": mode})
             train_sites([train], root / mode, spec, tspec, cpu)
             model = load_model(root / mode)
             rows = {}
@@ -75,6 +87,7 @@ def main() -> None:
             for factor in (1.0, 2.0, 0.7):
                 dices = [rows[(n, f)][0] for n, f in rows if f == factor]
                 out[f"mean_dice_x{factor}"] = round(float(np.mean(dices)), 4)
+                out[f"dice_x{factor}"] = [round(float(d), 3) for d in dices]
                 if factor != 1.0:
                     rel = [abs(rows[(n, factor)][1] / rows[(n, 1.0)][1] - 1)
                            for n, f in rows if f == factor and rows[(n, 1.0)][1] > 0.1]

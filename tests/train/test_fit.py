@@ -232,3 +232,37 @@ def test_coarser_blurs_half_the_patches_inside_the_brain_only():
     assert rim.mean() > inner.mean() + 0.05  # bone mixed into the outermost brain pixels
     assert out.max() <= 1.0  # the window's top applies after the blur
     assert torch.equal(coarser(x, brain, np.random.default_rng(3), (6.0, 1.0)), out)  # seeded
+
+
+def test_bleed_on_the_rim_is_never_shown_coarser():
+    from ichfed.data.patches import PatchSet, coarser
+    from ichfed.data.prepare import PreparedScan
+
+    x = torch.rand(8, 1, 32, 32) * 0.2 + 0.2
+    brain = torch.ones_like(x, dtype=torch.bool)
+    keep = torch.tensor([True, False] * 4)
+    out = coarser(x, brain, np.random.default_rng(3), (6.0, 1.0), share=1.0, most=2.0,
+                  keep=keep)
+    changed = (out != x).flatten(1).any(1)
+    assert not changed[keep].any() and changed[~keep].all()
+
+    image = np.full((40, 40, 4), 0.3, np.float32)
+    label = np.zeros(image.shape, np.uint8)
+    label[0:2, 10:30, :] = 1  # a thin crescent on the brain's rim
+    label[15:25, 15:25, :] = 1  # a bleed deep inside
+    scan = PreparedScan(image, np.ones(image.shape, bool), label, None, 0.001, None,
+                        (1.0, 1.0, 1.0))
+    patches = PatchSet([scan], 16, 50, 0, torch.device("cpu"), augment=True, bone=(6.0, 1.0),
+                       sharp_rim_mm=4.0)
+    sharp = patches.sharp[0, 8:48, 8:48, :].numpy()
+    assert sharp[0:2, 10:30].all() and not sharp[15:25, 15:25].any()
+    assert not sharp[label == 0].any()
+    label[15:25, 15:25, :] = 0  # now the only bleed is the rim's
+    patches = PatchSet([scan], 16, 50, 0, torch.device("cpu"), augment=True, bone=(6.0, 1.0),
+                       sharp_rim_mm=4.0)
+    x, y = map(torch.cat, zip(*patches.batches(8, np.random.default_rng(0)), strict=True))
+    # the brain is a constant 0.3: a blurred patch shows bone mixed in near the border
+    blurred = (x > 0.31).flatten(1).any(1)
+    centred = y[:, 0, 8, 8].bool() & y[:, 0, 7, 8].bool()  # a flip moves the centre by one
+    assert blurred.any() and centred.sum() > 10
+    assert not (blurred & centred).any()

@@ -82,13 +82,17 @@ class PatchSet:
     right (bleeds occur on either side) and, given `bone` (`bone_and_top`), shows half as a
     coarser scanner would (`coarser`), so a small site shows the network more than one fixed
     set of patches; the validation set always serves the centres drawn from `seed`. `mine` adds
-    hard negatives to the next draw.
+    hard negatives to the next draw. With `sharp_rim_mm`, patches centred on bleed within that
+    rim inside the skull are never shown coarser: blurred, a thin crescent along the inner
+    table is the skull's own partial-volume ramp, so showing it labelled as bleed teaches that
+    a coarse scanner's rim is bleed.
     """
 
     def __init__(self, scans: list[PreparedScan], patch: int, n_lesion: int, seed: int,
                  device: torch.device, background_ratio: float = 1.0, context: int = 0,
                  edge_mm: float = 0.0, augment: bool = False,
-                 bone: tuple[float, float] | None = None, missed_rim_mm: float = 0.0) -> None:
+                 bone: tuple[float, float] | None = None, missed_rim_mm: float = 0.0,
+                 sharp_rim_mm: float = 0.0) -> None:
         half = patch // 2
         self.patch, self.context, self.augment, self.bone = patch, context, augment, bone
         self.n_lesion, self.background_ratio = n_lesion, background_ratio
@@ -101,9 +105,9 @@ class PatchSet:
             edge = brain_edge(scan.brain, scan.spacing, edge_mm) if edge_mm else None
             self.pools.append(Pools.of(scan.label[box], scan.brain[box],
                                        edge[box] if edge is not None else None))
-            rim = (brain_edge(scan.brain, scan.spacing, missed_rim_mm)[box] if missed_rim_mm
-                   else None)
-            crops.append((scan.image[box], scan.label[box], scan.brain[box], rim))
+            rims = [brain_edge(scan.brain, scan.spacing, mm)[box] if mm else None
+                    for mm in (missed_rim_mm, sharp_rim_mm)]
+            crops.append((scan.image[box], scan.label[box], scan.brain[box], *rims))
         self.centres = self._draw(np.random.default_rng(seed))
         shape = np.max([c[0].shape for c in crops], axis=0) if crops else np.zeros(3, int)
         size = (len(crops), shape[0] + 2 * half, shape[1] + 2 * half, shape[2] + 2 * context)
@@ -114,8 +118,11 @@ class PatchSet:
         # (None without a rim: the label itself)
         self.minable = (torch.zeros(size, dtype=torch.bool, device=device) if missed_rim_mm
                         else None)
+        # bleed within the `sharp_rim_mm` rim: patches centred there stay sharp (None: off)
+        self.sharp = (torch.zeros(size, dtype=torch.bool, device=device) if sharp_rim_mm
+                      else None)
         self.depth = [image.shape[2] for image, *_ in crops]
-        for index, (image, label, brain, rim) in enumerate(crops):
+        for index, (image, label, brain, rim, sharp_rim) in enumerate(crops):
             x, y, z = image.shape
             inner = (index, slice(half, half + x), slice(half, half + y),
                      slice(context, context + z))
@@ -124,6 +131,8 @@ class PatchSet:
             self.negatives[inner] = torch.from_numpy(brain & (label == 0))
             if self.minable is not None:
                 self.minable[inner] = torch.from_numpy((label > 0) & ~rim)
+            if self.sharp is not None:
+                self.sharp[inner] = torch.from_numpy((label > 0) & sharp_rim)
         self.offsets = torch.arange(patch, device=device)
         self.slab = torch.arange(2 * context + 1, device=device)
 
@@ -185,7 +194,7 @@ class PatchSet:
                                      or self.missed_share > 0)
         centres = self._draw(rng) if fresh else self.centres
         order = rng.permutation(len(centres)) if rng is not None else np.arange(len(centres))
-        device = self.images.device
+        device, half = self.images.device, self.patch // 2
         rows = torch.from_numpy(centres[order]).to(device)  # one copy per epoch
         flips = (torch.from_numpy(rng.random(len(order)) < 0.5).to(device)
                  if (rng is not None and self.augment) else None)
@@ -205,16 +214,21 @@ class PatchSet:
                     brain = (self.negatives[s, ii, jj, kk]
                              | self.labels[s, ii, jj, kk].bool()).permute(0, 3, 1, 2)
                     brain = torch.where(flip, brain.flip(2), brain)
-                    x = coarser(x, brain, rng, self.bone)
+                    # patches centred on bleed within the rim stay sharp
+                    sharp = (self.sharp[s[:, 0, 0, 0], i + half, j + half, k + self.context]
+                             if self.sharp is not None else None)
+                    x = coarser(x, brain, rng, self.bone, keep=sharp)
             yield x, y
 
 
 def coarser(x: torch.Tensor, brain: torch.Tensor, rng: np.random.Generator,
-            bone: tuple[float, float], share: float = 0.5, most: float = 2.0) -> torch.Tensor:
-    """A random `share` of the patches as a scanner with up to `most` times the pixel size
-    would show them after resampling to the working grid (area-downsampled, bilinear back;
-    the labels stay sharp), as nnU-Net's low-resolution augmentation does: a site with coarser
-    pixels than the training sites otherwise gets blurred images the network never saw.
+            bone: tuple[float, float], share: float = 0.5, most: float = 2.0,
+            keep: torch.Tensor | None = None) -> torch.Tensor:
+    """A random `share` of the patches (never those `keep`, (B,) bool, marks) as a scanner
+    with up to `most` times the pixel size would show them after resampling to the working grid
+    (area-downsampled, bilinear back; the labels stay sharp), as nnU-Net's low-resolution
+    augmentation does: a site with coarser pixels than the training sites otherwise gets
+    blurred images the network never saw.
 
     The patches hold the brain only; what lies just outside the brain mask is bone (the mask
     stops at the inner table), so it is filled with bone (`bone` = (bone value, window top) in
@@ -222,6 +236,8 @@ def coarser(x: torch.Tensor, brain: torch.Tensor, rng: np.random.Generator,
     bone into the brain's outermost pixels, a rim that the window makes as bright as blood and
     that looks like a thin subdural; blurring against zeros would teach a dark rim instead."""
     pick = torch.from_numpy(rng.random(len(x)) < share).to(x.device)
+    if keep is not None:
+        pick &= ~keep
     factor = float(rng.uniform(1.0, most))
     if not bool(pick.any()) or factor < 1.05:
         return x

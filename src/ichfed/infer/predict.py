@@ -13,7 +13,7 @@ from ichfed.io import CTVolume, read_ct, write_mask
 from ichfed.io.reader import ensure_readable
 from ichfed.io.volume import case_name
 from ichfed.model.bundle import LoadedModel, load_model
-from ichfed.model.postprocess import CONNECTIVITY, binarise
+from ichfed.model.postprocess import CONNECTIVITY, binarise, scan_rule
 from ichfed.model.slices import scan_probabilities
 from ichfed.preprocess.resample import mask_to_native, to_native
 from ichfed.report.tables import write_csv
@@ -35,7 +35,8 @@ def segment_prepared(prep: PreparedScan, model: LoadedModel, device: torch.devic
     brain = prep.brain
     if not prep.grid.identity:  # back to the scan's own grid before thresholding: volumes
         prob, brain = to_native(prob, prep.grid), mask_to_native(brain, prep.grid)  # live there
-    mask = binarise(prob, brain, spec, prep.voxel_ml, prep.canonical.spacing)
+    spacing = prep.canonical.spacing
+    mask = binarise(prob, brain, spec, prep.voxel_ml, spacing, scan_rule(spec, spacing))
     return prep.canonical.to_stored(mask).astype(np.uint8)
 
 

@@ -78,6 +78,9 @@ class TrainSpec:
     # = bleed", which a coarser scanner's rim (brightened by resampling) then becomes: 4 mm met
     # the 2x pixel-size targets in one run, at a cost on the site's own scans (BENCHMARKS.md)
     missed_rim_mm: float = 0.0
+    # >0: patches centred on bleed within this rim inside the skull (mm) are never shown
+    # coarser (see PatchSet): a blurred thin crescent is the skull's own partial-volume ramp
+    sharp_rim_mm: float = 0.0
     batch_size: int = 128
     lr: float = 1e-4
     max_epochs: int = 200

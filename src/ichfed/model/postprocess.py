@@ -10,6 +10,7 @@ from ichfed.model.config import ModelSpec
 from ichfed.preprocess.brainmask import disk
 
 CONNECTIVITY = ndimage.generate_binary_structure(3, 3)  # 26-connected lesion components
+COARSE = 1.5  # a scan this many times coarser in-plane than the model's grid (see scan_rule)
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,21 @@ class LesionRule:
     @classmethod
     def of(cls, spec: ModelSpec) -> "LesionRule":
         return cls(spec.min_lesion_ml, spec.min_core_mm)
+
+
+def scan_rule(spec: ModelSpec, spacing: tuple[float, ...]) -> LesionRule:
+    """The model's rule for one scan of `spacing` (its own, mm). On a scan at least COARSE times
+    coarser in-plane than the model's working grid, a component must also hold a disk one of
+    the scan's own pixels in radius: resampled to the working grid, such a scanner's partial-
+    volume ramp along the inner table becomes a one- or two-pixel crescent that looks like a
+    thin subdural to the network (every bleed-free test scan at twice the pixel size got two of
+    1.4-3.6 mL, none with such a core), and nothing thinner than its own pixel is resolved by
+    the scan anyway. On other scans the rule is the model's own."""
+    rule = LesionRule.of(spec)
+    own = float(np.mean(spacing[:2]))
+    if spec.working_mm is None or own < COARSE * spec.working_mm:
+        return rule
+    return LesionRule(rule.min_ml, max(rule.core_mm, own))
 
 
 def keep_components(mask: np.ndarray, min_voxels: int, core: np.ndarray | None = None

@@ -61,7 +61,8 @@ def make_patches(train_scans: list[PreparedScan], val_scans: list[PreparedScan],
                "edge_mm": tspec.edge_mm}
     return (PatchSet(train_scans, tspec.patch, tspec.lesion_patches, tspec.seed, device,
                      augment=tspec.augment, bone=bone_and_top(spec),
-                     missed_rim_mm=tspec.missed_rim_mm, **options),
+                     missed_rim_mm=tspec.missed_rim_mm, sharp_rim_mm=tspec.sharp_rim_mm,
+                     **options),
             PatchSet(val_scans, tspec.patch, tspec.lesion_patches, tspec.seed + 1, device,
                      **options))
 
