@@ -72,6 +72,7 @@ def main() -> None:
         "benchmark": "quality", "preset": "demo", "overrides": overrides, "train_site": args.site,
         "train_scans": summary["train_scans"], "val_scans": summary["val_scans"],
         "epochs": summary["epochs"], "best_epoch": summary["best_epoch"],
+        "kept_epoch": summary["kept_epoch"],
         "train_seconds": round(train_s, 1), "threads": torch.get_num_threads(),
         "lesion_rule": {"min_lesion_ml": config["min_lesion_ml"],
                         "min_core_mm": config["min_core_mm"]},

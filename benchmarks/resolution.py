@@ -6,6 +6,8 @@ relative difference of predicted volumes from the native-size prediction. Prints
 Usage: python benchmarks/resolution.py [--train 24] [--test 10] [--minutes 4]
                                        [--modes auto,native] [--set key=value ...]
                                        [--keep DIR]
+With --keep, the data and the models stay in DIR; a model already there (DIR/auto, DIR/native)
+is scored again instead of trained, e.g. on more test scans.
 """
 
 import argparse
@@ -47,7 +49,7 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=4.0)
     parser.add_argument("--modes", default="auto,native", help="inplane_mm settings to train")
     parser.add_argument("--set", action="append", default=[], help="preset override key=value")
-    parser.add_argument("--keep", type=Path, help="keep data and models here (data reused)")
+    parser.add_argument("--keep", type=Path, help="keep data and models here (both reused)")
     args = parser.parse_args()
     overrides = {k: json.loads(v) for k, v in (s.split("=", 1) for s in args.set)}
     cpu = torch.device("cpu")
@@ -57,7 +59,7 @@ def main() -> None:
     t0 = time.time()
     with tempfile.TemporaryDirectory() as tmp:
         root = args.keep or Path(tmp)
-        train, test = root / "train", root / "test"
+        train, test = root / f"train-{args.train}", root / f"test-{args.test}"
         if not train.exists():
             synth_site(train, BUILTIN["nih"], args.train, seed=0)
         if not test.exists():
@@ -68,14 +70,16 @@ def main() -> None:
             for factor in (1.0, 2.0, 0.7):
                 image, truth, affine = ((ct.data, mask, ct.affine) if factor == 1.0
                                         else rescaled(ct.data, mask, ct.affine, factor))
-                path = root / f"x{factor}" / f"{case.name}.nii.gz"
+                path = root / f"{test.name}-x{factor}" / f"{case.name}.nii.gz"
                 if not path.exists():
                     write_nifti(image, affine, path)
                 scans[(case.name, factor)] = (path, truth)
         for mode in args.modes.split(","):
             spec, tspec = preset("demo", **{**overrides, "max_minutes": args.minutes,
                                             "inplane_mm": mode})
-            train_sites([train], root / mode, spec, tspec, cpu)
+            kept = (root / mode / "config.json").exists()
+            if not kept:
+                train_sites([train], root / mode, spec, tspec, cpu)
             model = load_model(root / mode)
             rows = {}
             for (name, factor), (path, truth) in scans.items():
@@ -83,7 +87,7 @@ def main() -> None:
                 pred = segment(ct, model, cpu)
                 voxel_ml = abs(np.linalg.det(ct.affine[:3, :3])) / 1000
                 rows[(name, factor)] = (dice(pred, truth), pred.sum() * voxel_ml)
-            out = {"model_inplane_mm": model.spec.inplane_mm}
+            out = {"model_inplane_mm": model.spec.inplane_mm, "kept_model": kept}
             for factor in (1.0, 2.0, 0.7):
                 dices = [rows[(n, f)][0] for n, f in rows if f == factor]
                 out[f"mean_dice_x{factor}"] = round(float(np.mean(dices)), 4)

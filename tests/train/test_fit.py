@@ -174,6 +174,32 @@ def test_selection_follows_whole_scan_dice_or_the_patch_loss(tmp_path):
         preset("demo", select_by="dice")
 
 
+def test_the_kept_weights_are_the_validation_best_or_the_last_whichever_scores_higher(tmp_path):
+    from ichfed.model.bundle import load_weights, save_weights
+    from ichfed.train.fit import _keep_better
+    from ichfed.train.trainer import Trainer
+
+    def conv(weight: float, bias: float) -> torch.nn.Conv2d:
+        net = torch.nn.Conv2d(1, 1, 1)  # logits = weight * x + bias
+        with torch.no_grad():
+            net.weight.fill_(weight), net.bias.fill_(bias)
+        return net
+
+    scans = list(_bright_scans())
+    cpu = torch.device("cpu")
+    spec, tspec = preset("demo", context_slices=0, min_component_voxels=1, **TINY)
+    good, blind = conv(50.0, -25.0), conv(0.0, -10.0)  # finds the bleed / finds nothing
+    for best, last, kept_epoch in ((good, blind, 2), (blind, good, 5)):
+        out = tmp_path / f"kept{kept_epoch}"
+        save_weights(best, out)  # the validation-best weights, as fit keeps them
+        trainer = Trainer(spec, tspec, cpu)
+        trainer.net = conv(0.0, 0.0)
+        trainer.net.load_state_dict(last.state_dict())  # the last epoch's
+        kept, means = _keep_better(trainer, spec, scans, out, cpu, {"epoch": 5, "best_step": 2})
+        assert kept == kept_epoch and max(means.values()) == 1.0
+        assert torch.equal(load_weights(out, cpu)["weight"], good.weight.detach())
+
+
 def test_the_time_budget_is_not_overrun_by_another_epoch():
     from ichfed.train.stopping import stop_reason
 

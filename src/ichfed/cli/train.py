@@ -51,6 +51,9 @@ def train(
     typer.echo(f"best epoch {summary['best_epoch']} of {summary['epochs']} "
                f"(val loss {summary['best_val_loss']:.4f}, {summary['stopped']}, "
                f"{summary['seconds']:.0f} s); model in {out}")
+    if summary["kept_epoch"] != summary["best_epoch"]:
+        typer.echo(f"kept epoch {summary['kept_epoch']} instead: it scores higher on all the "
+                   "labelled scans")
     echo_rule(summary)
 
 
