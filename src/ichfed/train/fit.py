@@ -85,7 +85,8 @@ def fit(train_scans: list[PreparedScan], val_scans: list[PreparedScan], spec: Mo
         tspec: TrainSpec, out: Path, device: torch.device, resume: bool = False,
         meta: dict | None = None, on_epoch: Callable[[dict], None] | None = None,
         on_batch: Callable[[int], None] | None = None) -> dict:
-    """Train, keep the best weights in `out`, write its config; returns the training summary."""
+    """Train, keep the best weights in `out` (with `calibrate`: the validation best or the last
+    epoch's, see `_keep_better`), write its config; returns the training summary."""
     out.mkdir(parents=True, exist_ok=True)
     train_patches, val_patches = make_patches(train_scans, val_scans, spec, tspec, device)
     trainer = Trainer(spec, tspec, device)
