@@ -52,6 +52,9 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, help="keep data and models here (both reused)")
     args = parser.parse_args()
     overrides = {k: json.loads(v) for k, v in (s.split("=", 1) for s in args.set)}
+    if args.keep and overrides and any((args.keep / m / "config.json").exists()
+                                       for m in args.modes.split(",")):
+        parser.error(f"{args.keep} holds a kept model; --set would not apply to it")
     cpu = torch.device("cpu")
     result = {"benchmark": "resolution", "site": "nih", "train_scans": args.train,
               "test_scans": args.test, "minutes_per_model": args.minutes,

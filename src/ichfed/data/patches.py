@@ -215,7 +215,7 @@ class PatchSet:
                              | self.labels[s, ii, jj, kk].bool()).permute(0, 3, 1, 2)
                     brain = torch.where(flip, brain.flip(2), brain)
                     # patches centred on bleed within the rim stay sharp
-                    sharp = (self.sharp[s[:, 0, 0, 0], i + half, j + half, k + self.context]
+                    sharp = (self.sharp[s.flatten(), i + half, j + half, k + self.context]
                              if self.sharp is not None else None)
                     x = coarser(x, brain, rng, self.bone, keep=sharp)
             yield x, y
