@@ -67,7 +67,8 @@ def main() -> None:
         can = to_canonical(ct.data, ct.affine)
         brain = brain_mask(can.data, can.spacing)
         t0 = time.perf_counter()
-        probabilities(model.net, can.data * brain, spec.slice_batch, device, spec.context_slices)
+        probabilities(model.net, can.data * brain, spec.slice_batch, device, spec.context_slices,
+                      spec.mirror)
         if device.type == "cuda":
             torch.cuda.synchronize()
         network_full = time.perf_counter() - t0

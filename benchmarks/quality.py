@@ -74,7 +74,7 @@ def main() -> None:
         "epochs": summary["epochs"], "best_epoch": summary["best_epoch"],
         "kept_epoch": summary["kept_epoch"],
         "train_seconds": round(train_s, 1), "threads": torch.get_num_threads(),
-        "lesion_rule": {"min_lesion_ml": config["min_lesion_ml"],
+        "lesion_rule": {"threshold": config["threshold"], "min_lesion_ml": config["min_lesion_ml"],
                         "min_core_mm": config["min_core_mm"]},
         "test_scans_per_site": args.test, "own_test_scans": args.own_test, "sites": sites}))
 

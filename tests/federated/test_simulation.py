@@ -63,7 +63,7 @@ def test_cwt_on_one_site_equals_train(tmp_path, sites):
     assert (config["summary"]["dice_by_rule"]  # the same scans score the same
             == trained["summary"]["dice_by_rule"])
     assert config["summary"]["lesion_rule"]["scans"] == 3  # the site's train and val scans
-    for key in ("min_lesion_ml", "min_core_mm"):
+    for key in ("threshold", "min_lesion_ml", "min_core_mm"):
         assert config["model"][key] == trained["model"][key]
     assert "case0" not in json.dumps(config)
     predicted = runner.invoke(app, ["predict", str(sites[0] / "images" / "case00.nii.gz"),

@@ -60,6 +60,7 @@ def train(
 def echo_rule(summary: dict) -> None:
     """The lesion rule a training chose, when it chose one."""
     if rule := summary.get("lesion_rule"):
-        typer.echo(f"lesion rule chosen on {rule['scans']} labelled scans: at least "
-                   f"{rule['min_lesion_ml']} mL, core {rule['min_core_mm']} mm "
+        typer.echo(f"lesion rule chosen on {rule['scans']} labelled scans: threshold "
+                   f"{rule['threshold']}, at least {rule['min_lesion_ml']} mL, core "
+                   f"{rule['min_core_mm']} mm "
                    f"(mean Dice {rule['dice']:.3f})")

@@ -31,7 +31,7 @@ def segment_prepared(prep: PreparedScan, model: LoadedModel, device: torch.devic
     if not prep.brain.any():
         return np.zeros(prep.canonical.stored_shape, np.uint8)
     spec = model.spec
-    prob = scan_probabilities(prep, model.net, spec.slice_batch, device, spec.context_slices)
+    prob = scan_probabilities(prep, model.net, spec, device)
     brain = prep.brain
     if not prep.grid.identity:  # back to the scan's own grid before thresholding: volumes
         prob, brain = to_native(prob, prep.grid), mask_to_native(brain, prep.grid)  # live there

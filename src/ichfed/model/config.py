@@ -18,6 +18,7 @@ class ModelSpec:
     hu_window: tuple[float, float] | None = None  # None: raw HU (the paper)
     hu_scale: float = 1.0
     context_slices: int = 0  # neighbours on each side given as extra channels (0: the paper's 2D)
+    mirror: bool = False  # average with the left-right mirrored prediction (twice the passes)
     threshold: float = 0.5
     min_component_voxels: int = 27
     min_lesion_ml: float = 0.0  # components under this volume are dropped too (0: off)
@@ -48,6 +49,7 @@ class ModelSpec:
     def from_dict(cls, data: dict) -> "ModelSpec":
         data = dict(data)
         data.setdefault("inplane_mm", None)  # folders from before resampling: the scan's grid
+        data.setdefault("mirror", False)  # folders from before mirroring
         data["features"] = tuple(data["features"])
         if data.get("hu_window") is not None:
             data["hu_window"] = tuple(data["hu_window"])
@@ -55,6 +57,7 @@ class ModelSpec:
 
 
 SELECT_BY = ("patch-loss", "scan-dice")
+LR_SCHEDULES = ("constant", "cosine")
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,9 @@ class TrainSpec:
     sharp_rim_mm: float = 0.0
     batch_size: int = 128
     lr: float = 1e-4
+    # "constant" (the paper) or "cosine": annealed to 0 over max_epochs, or over the epochs the
+    # time budget holds (ichfed.train.schedule); a federation's rounds train at `lr`
+    lr_schedule: str = "constant"
     max_epochs: int = 200
     patience: int = 10
     min_delta: float = 1e-4
@@ -95,6 +101,9 @@ class TrainSpec:
     def __post_init__(self) -> None:
         if self.select_by not in SELECT_BY:
             raise IchfedError(f"select_by '{self.select_by}': choose {' or '.join(SELECT_BY)}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise IchfedError(f"lr_schedule '{self.lr_schedule}': choose "
+                              f"{' or '.join(LR_SCHEDULES)}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -109,11 +118,11 @@ PRESETS: dict[str, tuple[ModelSpec, TrainSpec, str]] = {
               "The paper's 2D U-Net (7.8 M parameters), raw HU, 128x128 patches, batch 128, "
               "Adam 1e-4, early stopping patience 10. Meant for a GPU."),
     "demo": (ModelSpec(features=(16, 32, 64, 128, 256, 16), deep_dropout=0.2, norm="batch",
-                       hu_window=(0.0, 150.0), hu_scale=1 / 150, context_slices=1),
+                       hu_window=(0.0, 150.0), hu_scale=1 / 150, context_slices=1, mirror=True),
              TrainSpec(patch=64, lesion_patches=64, background_ratio=2.0, edge_mm=8.0,
                        augment=True, calibrate=True, select_by="scan-dice", hard_negatives=0.5,
-                       hard_positives=0.5, batch_size=32, lr=1e-3, max_epochs=60, patience=8,
-                       max_minutes=8.5),
+                       hard_positives=0.5, batch_size=32, lr=1e-3, lr_schedule="cosine",
+                       max_epochs=60, patience=8, max_minutes=8.5),
              "A lighter U-Net (1.9 M parameters) on 64x64 patches with the neighbouring slices as "
              "context, a 0-150 HU window and batch norm: trains on a 2-core CPU in minutes."),
 }

@@ -1,7 +1,7 @@
 """From probabilities to a hematoma mask: the threshold and the lesion rules a model folder
 carries (`ModelSpec.threshold`, `min_component_voxels`, `min_lesion_ml`, `min_core_mm`)."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy import ndimage
@@ -15,16 +15,18 @@ COARSE = 1.5  # a scan this many times coarser in-plane than the model's grid (s
 
 @dataclass(frozen=True)
 class LesionRule:
-    """Which predicted components count as lesions: at least `min_ml` in volume, and somewhere
-    at least a disk of radius `core_mm` thick in-plane (the partial-volume rim just inside the
-    skull is one or two pixels thick; a hematoma is not, except at its edges)."""
+    """Which voxels and predicted components count as lesions: probability at least
+    `threshold`; components at least `min_ml` in volume, and somewhere at least a disk of
+    radius `core_mm` thick in-plane (the partial-volume rim just inside the skull is one or two
+    pixels thick; a hematoma is not, except at its edges)."""
 
     min_ml: float = 0.0
     core_mm: float = 0.0
+    threshold: float = 0.5
 
     @classmethod
     def of(cls, spec: ModelSpec) -> "LesionRule":
-        return cls(spec.min_lesion_ml, spec.min_core_mm)
+        return cls(spec.min_lesion_ml, spec.min_core_mm, spec.threshold)
 
 
 def scan_rule(spec: ModelSpec, spacing: tuple[float, ...]) -> LesionRule:
@@ -39,7 +41,7 @@ def scan_rule(spec: ModelSpec, spacing: tuple[float, ...]) -> LesionRule:
     own = float(np.mean(spacing[:2]))
     if spec.working_mm is None or own < COARSE * spec.working_mm:
         return rule
-    return LesionRule(rule.min_ml, max(rule.core_mm, own))
+    return replace(rule, core_mm=max(rule.core_mm, own))
 
 
 def keep_components(mask: np.ndarray, min_voxels: int, core: np.ndarray | None = None
@@ -66,4 +68,4 @@ def binarise(prob: np.ndarray, brain: np.ndarray, spec: ModelSpec, voxel_ml: flo
     if rule.min_ml > 0:
         min_voxels = max(min_voxels, int(np.ceil(rule.min_ml / voxel_ml)))
     core = disk(rule.core_mm, spacing) if rule.core_mm > 0 else None
-    return keep_components((prob >= spec.threshold) & brain, min_voxels, core)
+    return keep_components((prob >= rule.threshold) & brain, min_voxels, core)

@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from ichfed.data.prepare import PreparedScan
+from ichfed.model.config import ModelSpec
 
 
 def brain_box(brain: np.ndarray, margin: int = 2) -> tuple[slice, ...]:
@@ -18,9 +19,11 @@ def brain_box(brain: np.ndarray, margin: int = 2) -> tuple[slice, ...]:
 
 @torch.inference_mode()
 def probabilities(net: torch.nn.Module, image: np.ndarray, batch: int, device: torch.device,
-                  context: int = 0) -> np.ndarray:
+                  context: int = 0, mirror: bool = False) -> np.ndarray:
     """Sigmoid output for every axial slice of (X, Y, Z), padded to a multiple of 16; each slice
-    goes in with `context` neighbours on each side as channels (zeros beyond the ends)."""
+    goes in with `context` neighbours on each side as channels (zeros beyond the ends). With
+    `mirror`, the mean with the output for the left-right mirrored slices (test-time
+    augmentation, as nnU-Net mirrors: the network was trained on flipped patches too)."""
     x, y, z = image.shape
     px, py = (-x) % 16, (-y) % 16
     vol = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))
@@ -35,16 +38,21 @@ def probabilities(net: torch.nn.Module, image: np.ndarray, batch: int, device: t
         chunk = F.pad(chunk.to(device), (0, py, 0, px)).contiguous(
             memory_format=torch.channels_last)
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):
-            prob = torch.sigmoid(net(chunk).float())[:, 0, :x, :y]
+            prob = torch.sigmoid(net(chunk).float())
+            if mirror:  # axis 2 is the canonical left-right axis
+                prob = (prob + torch.sigmoid(net(chunk.flip(2)).float()).flip(2)) / 2
+            prob = prob[:, 0, :x, :y]
         out[start:start + batch] = prob.cpu().numpy()
     return out.transpose(1, 2, 0)
 
 
-def scan_probabilities(prep: PreparedScan, net: torch.nn.Module, batch: int,
-                       device: torch.device, context: int = 0) -> np.ndarray:
-    """Probabilities on the prepared scan's working grid (0 outside the brain's box)."""
+def scan_probabilities(prep: PreparedScan, net: torch.nn.Module, spec: ModelSpec,
+                       device: torch.device) -> np.ndarray:
+    """Probabilities on the prepared scan's working grid (0 outside the brain's box), the
+    network applied as `spec` says (slice batch, context, mirroring)."""
     full = np.zeros(prep.image.shape, np.float32)
     if prep.brain.any():
         box = brain_box(prep.brain)
-        full[box] = probabilities(net, prep.image[box], batch, device, context)
+        full[box] = probabilities(net, prep.image[box], spec.slice_batch, device,
+                                  spec.context_slices, spec.mirror)
     return full

@@ -52,6 +52,10 @@ class Trainer:
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=train.lr)
         self.loss = DiceLoss(sigmoid=True, batch=True, smooth_nr=1.0, smooth_dr=1.0)
 
+    def set_lr(self, lr: float) -> None:
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+
     def _logits(self, x: torch.Tensor) -> torch.Tensor:
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
             return self.forward(x.contiguous(memory_format=torch.channels_last)).float()
