@@ -57,7 +57,6 @@ class ModelSpec:
 
 
 SELECT_BY = ("patch-loss", "scan-dice")
-LR_SCHEDULES = ("constant", "cosine")
 
 
 @dataclass(frozen=True)
@@ -86,9 +85,6 @@ class TrainSpec:
     sharp_rim_mm: float = 0.0
     batch_size: int = 128
     lr: float = 1e-4
-    # "constant" (the paper) or "cosine": annealed to 0 over max_epochs, or over the epochs the
-    # time budget holds (ichfed.train.schedule); a federation's rounds train at `lr`
-    lr_schedule: str = "constant"
     max_epochs: int = 200
     patience: int = 10
     min_delta: float = 1e-4
@@ -101,9 +97,6 @@ class TrainSpec:
     def __post_init__(self) -> None:
         if self.select_by not in SELECT_BY:
             raise IchfedError(f"select_by '{self.select_by}': choose {' or '.join(SELECT_BY)}")
-        if self.lr_schedule not in LR_SCHEDULES:
-            raise IchfedError(f"lr_schedule '{self.lr_schedule}': choose "
-                              f"{' or '.join(LR_SCHEDULES)}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -121,8 +114,8 @@ PRESETS: dict[str, tuple[ModelSpec, TrainSpec, str]] = {
                        hu_window=(0.0, 150.0), hu_scale=1 / 150, context_slices=1, mirror=True),
              TrainSpec(patch=64, lesion_patches=64, background_ratio=2.0, edge_mm=8.0,
                        augment=True, calibrate=True, select_by="scan-dice", hard_negatives=0.5,
-                       hard_positives=0.5, batch_size=32, lr=1e-3, lr_schedule="cosine",
-                       max_epochs=60, patience=8, max_minutes=8.5),
+                       hard_positives=0.5, batch_size=32, lr=1e-3, max_epochs=60, patience=8,
+                       max_minutes=8.5),
              "A lighter U-Net (1.9 M parameters) on 64x64 patches with the neighbouring slices as "
              "context, a 0-150 HU window and batch norm: trains on a 2-core CPU in minutes."),
 }

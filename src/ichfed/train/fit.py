@@ -16,7 +16,6 @@ from ichfed.io import open_site
 from ichfed.model.bundle import CONFIG, load_weights, save_config, save_weights
 from ichfed.model.config import ModelSpec, TrainSpec
 from ichfed.train.calibrate import choose, dice_by_rule
-from ichfed.train.schedule import learning_rate, plan
 from ichfed.train.stopping import record, stop_reason
 from ichfed.train.trainer import Trainer
 
@@ -92,25 +91,22 @@ def fit(train_scans: list[PreparedScan], val_scans: list[PreparedScan], spec: Mo
     train_patches, val_patches = make_patches(train_scans, val_scans, spec, tspec, device)
     trainer = Trainer(spec, tspec, device)
     state = {"epoch": 0, "best": float("inf"), "best_step": 0, "wait": 0, "history": [],
-             "seconds": 0.0, "planned": None}
+             "seconds": 0.0}
     checkpoint = out / CHECKPOINT
     check_out(out, resume)
     if resume:
         saved = torch.load(checkpoint, map_location=device, weights_only=False)
         trainer.load_state(saved)
-        state = {k: saved.get(k, v) for k, v in state.items()}
+        state = {k: saved[k] for k in state}
 
     stopped = "max epochs"
     start = time.time() - state["seconds"]
     while state["epoch"] < tspec.max_epochs:
         epoch = state["epoch"] + 1
-        cosine = tspec.lr_schedule == "cosine"
-        lr = learning_rate(epoch, plan(state, tspec) if cosine else None, tspec.lr)
-        trainer.set_lr(lr)
         t0 = time.time()
         train_loss = trainer.train_epoch(train_patches, epoch, on_batch)
         val_loss, _ = trainer.validation_loss(val_patches, val_scans)
-        row = {"epoch": epoch, "lr": float(f"{lr:.3g}"), "train_loss": round(train_loss, 5),
+        row = {"epoch": epoch, "train_loss": round(train_loss, 5),
                "val_loss": round(val_loss, 5), "seconds": round(time.time() - t0, 2)}
         state["history"].append(row)
         state["epoch"] = epoch
@@ -123,9 +119,6 @@ def fit(train_scans: list[PreparedScan], val_scans: list[PreparedScan], spec: Mo
         if reason := stop_reason(state, tspec):
             stopped = reason
             break
-        if cosine and epoch == plan(state, tspec):
-            stopped = "schedule end"
-            break
     calibration, kept = {}, state["best_step"]
     if tspec.calibrate:
         scans = train_scans + val_scans  # why all of them: see ichfed.train.calibrate
@@ -136,7 +129,6 @@ def fit(train_scans: list[PreparedScan], val_scans: list[PreparedScan], spec: Mo
         "train_patches": len(train_patches), "val_patches": len(val_patches),
         "epochs": state["epoch"], "best_epoch": state["best_step"], "kept_epoch": kept,
         "best_val_loss": round(state["best"], 5), "stopped": stopped,
-        "planned_epochs": state["planned"],
         "seconds": round(state["seconds"], 1), "device": str(device),
         "history": state["history"],
         **calibration,
