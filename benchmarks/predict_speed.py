@@ -1,5 +1,6 @@
 """End-to-end `predict` latency (read, brain mask, infer, write) for a full-size scan, the
-network time alone, and peak memory (issue: segmentation core, speed).
+network time alone (uncropped), the brain mask alone, and peak memory (issue: segmentation
+core, speed).
 
 The weights are freshly initialised (latency does not depend on their values); the scan is a
 full-size built-in scan (512x512, ~35 slices). Prints one JSON line.
@@ -65,7 +66,9 @@ def main() -> None:
         model = load_model(tmp / "model", device)
         ct = read_ct(scan)
         can = to_canonical(ct.data, ct.affine)
+        t0 = time.perf_counter()
         brain = brain_mask(can.data, can.spacing)
+        brain_s = time.perf_counter() - t0
         t0 = time.perf_counter()
         probabilities(model.net, can.data * brain, spec.slice_batch, device, spec.context_slices,
                       spec.mirror)
@@ -77,6 +80,7 @@ def main() -> None:
         "benchmark": "predict_speed", "preset": args.preset, "device": str(device),
         "threads": torch.get_num_threads(), "scan_shape": shape,
         "end_to_end_s": round(end_to_end, 2), "network_uncropped_s": round(network_full, 2),
+        "brain_mask_s": round(brain_s, 2),
         "peak_rss_predict_mb": round(peak_predict), "rss_before_predict_mb": round(rss_before),
         "peak_rss_with_uncropped_pass_mb": round(peak),
         "machine": platform.node(), "torch": torch.__version__}))

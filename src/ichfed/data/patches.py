@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from scipy import ndimage
 
 from ichfed.data.prepare import PreparedScan
-from ichfed.preprocess.brainmask import disk
+from ichfed.preprocess.brainmask import bounding_box, disk
 
 
 @dataclass(frozen=True)
@@ -101,7 +101,7 @@ class PatchSet:
         self.hard_share = self.missed_share = 0.0
         crops, self.pools = [], []
         for scan in scans:
-            box = _brain_box(scan.brain)
+            box = bounding_box(scan.brain)
             edge = brain_edge(scan.brain, scan.spacing, edge_mm) if edge_mm else None
             self.pools.append(Pools.of(scan.label[box], scan.brain[box],
                                        edge[box] if edge is not None else None))
@@ -249,12 +249,3 @@ def coarser(x: torch.Tensor, brain: torch.Tensor, rng: np.random.Generator,
     out = x.clone()
     out[pick] = blurred.clamp(max=bone[1]) * inside  # the brain mask's edge stays where it was
     return out
-
-
-def _brain_box(brain: np.ndarray) -> tuple[slice, ...]:
-    """The brain's bounding box (the whole volume when there is no brain)."""
-    idx = np.argwhere(brain)
-    if not len(idx):
-        return tuple(slice(0, n) for n in brain.shape)
-    lo, hi = idx.min(0), idx.max(0) + 1
-    return tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))

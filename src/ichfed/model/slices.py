@@ -7,14 +7,7 @@ import torch.nn.functional as F
 
 from ichfed.data.prepare import PreparedScan
 from ichfed.model.config import ModelSpec
-
-
-def brain_box(brain: np.ndarray, margin: int = 2) -> tuple[slice, ...]:
-    """The brain's bounding box grown by `margin` voxels (prediction never looks outside)."""
-    idx = np.argwhere(brain)
-    lo = np.maximum(idx.min(0) - margin, 0)
-    hi = np.minimum(idx.max(0) + margin + 1, brain.shape)
-    return tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))
+from ichfed.preprocess.brainmask import bounding_box
 
 
 @torch.inference_mode()
@@ -52,7 +45,7 @@ def scan_probabilities(prep: PreparedScan, net: torch.nn.Module, spec: ModelSpec
     network applied as `spec` says (slice batch, context, mirroring)."""
     full = np.zeros(prep.image.shape, np.float32)
     if prep.brain.any():
-        box = brain_box(prep.brain)
+        box = bounding_box(prep.brain, margin=2)
         full[box] = probabilities(net, prep.image[box], spec.slice_batch, device,
                                   spec.context_slices, spec.mirror)
     return full
