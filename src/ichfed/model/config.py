@@ -85,6 +85,9 @@ class TrainSpec:
     sharp_rim_mm: float = 0.0
     batch_size: int = 128
     lr: float = 1e-4
+    # >0: validate and keep an exponential moving average of the weights (this decay per step)
+    # instead of the raw weights, which keep training (ichfed train only, not federations)
+    average_decay: float = 0.0
     max_epochs: int = 200
     patience: int = 10
     min_delta: float = 1e-4
@@ -114,8 +117,8 @@ PRESETS: dict[str, tuple[ModelSpec, TrainSpec, str]] = {
                        hu_window=(0.0, 150.0), hu_scale=1 / 150, context_slices=1, mirror=True),
              TrainSpec(patch=64, lesion_patches=64, background_ratio=2.0, edge_mm=8.0,
                        augment=True, calibrate=True, select_by="scan-dice", hard_negatives=0.5,
-                       hard_positives=0.5, batch_size=32, lr=1e-3, max_epochs=60, patience=8,
-                       max_minutes=8.0),
+                       hard_positives=0.5, batch_size=32, lr=1e-3, average_decay=0.995,
+                       max_epochs=60, patience=8, max_minutes=8.0),
              "A lighter U-Net (1.9 M parameters) on 64x64 patches with the neighbouring slices as "
              "context, a 0-150 HU window and batch norm: trains on a 2-core CPU in minutes."),
 }

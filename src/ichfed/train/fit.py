@@ -90,6 +90,8 @@ def fit(train_scans: list[PreparedScan], val_scans: list[PreparedScan], spec: Mo
     out.mkdir(parents=True, exist_ok=True)
     train_patches, val_patches = make_patches(train_scans, val_scans, spec, tspec, device)
     trainer = Trainer(spec, tspec, device)
+    if tspec.average_decay > 0:
+        trainer.keep_average(tspec.average_decay)
     state = {"epoch": 0, "best": float("inf"), "best_step": 0, "wait": 0, "history": [],
              "seconds": 0.0}
     checkpoint = out / CHECKPOINT
@@ -111,7 +113,7 @@ def fit(train_scans: list[PreparedScan], val_scans: list[PreparedScan], spec: Mo
         state["history"].append(row)
         state["epoch"] = epoch
         if record(state, val_loss, epoch, tspec):
-            save_weights(trainer.net, out)
+            save_weights(trainer.model, out)
         state["seconds"] = time.time() - start
         _save_checkpoint(out, trainer, state)
         if on_epoch:
@@ -141,8 +143,8 @@ def fit(train_scans: list[PreparedScan], val_scans: list[PreparedScan], spec: Mo
 def _keep_better(trainer: Trainer, spec: ModelSpec, scans: list[PreparedScan], out: Path,
                  device: torch.device, state: dict) -> tuple[int, dict]:
     """Between the validation-best weights (saved in `out`) and the last epoch's (in
-    `trainer`), keep in `out` those with the higher mean Dice on all the labelled `scans` under
-    their best lesion rule; returns the kept epoch and its Dice per rule.
+    `trainer.model`), keep in `out` those with the higher mean Dice on all the labelled `scans`
+    under their best lesion rule; returns the kept epoch and its Dice per rule.
 
     Why: a site's few validation scans score whole-scan Dice that wanders by about 0.04 from
     epoch to epoch once the network has learned the easy bleeds (epoch 2-3 here), so the
@@ -151,16 +153,17 @@ def _keep_better(trainer: Trainer, spec: ModelSpec, scans: list[PreparedScan], o
     The pass over all the scans is the one the lesion rule needs anyway (once more when the
     two differ)."""
     last_epoch, best_epoch = state["epoch"], state["best_step"]
-    last = dice_by_rule(trainer.net, spec, scans, device)
+    net = trainer.model
+    last = dice_by_rule(net, spec, scans, device)
     if best_epoch == last_epoch:
         return last_epoch, last
-    last_weights = {k: v.detach().clone() for k, v in trainer.net.state_dict().items()}
-    trainer.net.load_state_dict(load_weights(out, device))
-    best = dice_by_rule(trainer.net, spec, scans, device)
+    last_weights = {k: v.detach().clone() for k, v in net.state_dict().items()}
+    net.load_state_dict(load_weights(out, device))
+    best = dice_by_rule(net, spec, scans, device)
     if max(last.values()) <= max(best.values()):
         return best_epoch, best
-    trainer.net.load_state_dict(last_weights)
-    save_weights(trainer.net, out)
+    net.load_state_dict(last_weights)
+    save_weights(net, out)
     return last_epoch, last
 
 

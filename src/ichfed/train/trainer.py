@@ -12,6 +12,7 @@ from dataclasses import replace
 import numpy as np
 import torch
 from monai.losses import DiceLoss
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from ichfed.data.patches import PatchSet
 from ichfed.data.prepare import PreparedScan
@@ -52,10 +53,23 @@ class Trainer:
         self.forward = torch.compile(self.net) if (train.compile and self.cuda) else self.net
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=train.lr)
         self.loss = DiceLoss(sigmoid=True, batch=True, smooth_nr=1.0, smooth_dr=1.0)
+        self.average: AveragedModel | None = None
 
-    def _logits(self, x: torch.Tensor) -> torch.Tensor:
+    def keep_average(self, decay: float) -> None:
+        """From now on also keep an exponential moving average of the weights and batch-norm
+        statistics (`decay` per step), which `model` then is: what a site's own training
+        validates and saves. (Not in a federation, whose rounds exchange the raw weights.)"""
+        self.average = AveragedModel(self.net, multi_avg_fn=get_ema_multi_avg_fn(decay),
+                                     use_buffers=True)
+
+    @property
+    def model(self) -> torch.nn.Module:
+        """The network that is validated and kept: the average when one is kept."""
+        return self.average.module if self.average is not None else self.net
+
+    def _logits(self, x: torch.Tensor, net: torch.nn.Module | None = None) -> torch.Tensor:
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
-            return self.forward(x.contiguous(memory_format=torch.channels_last)).float()
+            return (net or self.forward)(x.contiguous(memory_format=torch.channels_last)).float()
 
     def train_epoch(self, patches: PatchSet, epoch: int,
                     on_batch: Callable[[int], None] | None = None,
@@ -83,6 +97,8 @@ class Trainer:
                 loss = loss + 0.5 * proximal_mu * drift
             loss.backward()
             self.optimizer.step()
+            if self.average is not None:
+                self.average.update_parameters(self.net)
             total += loss.detach() * len(x)  # summed on the device: no sync per batch
             count += len(x)
             if on_batch:
@@ -95,26 +111,32 @@ class Trainer:
         if self.train_spec.select_by == "scan-dice":  # without mirroring: epochs are only
             # compared with one another here, and a plain pass costs half (in a time budget,
             # mirrored validation cost the demo preset one epoch in 12)
-            means = dice_by_rule(self.net, replace(self.spec, mirror=False), scans, self.device)
+            means = dice_by_rule(self.model, replace(self.spec, mirror=False), scans,
+                                 self.device)
             return 1.0 - max(means.values()), len(scans)
         return self.validate(patches), len(patches)
 
     @torch.no_grad()
     def validate(self, patches: PatchSet) -> float:
         """Batch-wide Dice loss over all validation patches at once (as one big batch)."""
-        self.net.eval()
+        self.model.eval()
         inter = torch.zeros((), device=self.device, dtype=torch.float64)
         denom = torch.zeros((), device=self.device, dtype=torch.float64)
         for x, y in patches.batches(self.train_spec.batch_size):
-            prob = torch.sigmoid(self._logits(x))
+            prob = torch.sigmoid(self._logits(x, self.model))
             inter += (prob * y).sum().double()
             denom += (prob.sum() + y.sum()).double()
         return 1.0 - (2 * float(inter) + 1.0) / (float(denom) + 1.0)
 
     def state(self) -> dict:
-        return {"net": self.net.state_dict(), "optimizer": self.optimizer.state_dict()}
+        state = {"net": self.net.state_dict(), "optimizer": self.optimizer.state_dict()}
+        if self.average is not None:
+            state["average"] = self.average.state_dict()
+        return state
 
     def load_state(self, state: dict, optimizer: bool = True) -> None:
         self.net.load_state_dict(state["net"])
         if optimizer and "optimizer" in state:
             self.optimizer.load_state_dict(state["optimizer"])
+        if self.average is not None and "average" in state:
+            self.average.load_state_dict(state["average"])
