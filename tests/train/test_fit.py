@@ -34,6 +34,27 @@ def test_split_stratified_by_lesion_volume_spans_the_sizes():
     assert split_scans(scans, 0.2, 7, sizes) == split_scans(scans, 0.2, 7, sizes)
 
 
+def test_a_resumed_run_keeps_the_same_weights_and_their_average(tmp_path):
+    from ichfed.model.bundle import load_weights
+
+    site = make_site(tmp_path / "site", n=3)
+    spec, tspec = preset("demo", max_epochs=2, **TINY)
+    assert tspec.average_decay > 0  # the demo preset keeps the moving average
+    cpu = torch.device("cpu")
+    straight = train_sites([site], tmp_path / "a", spec, tspec, cpu)
+
+    def stop_after_first(row):
+        if row["epoch"] == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_sites([site], tmp_path / "b", spec, tspec, cpu, on_epoch=stop_after_first)
+    resumed = train_sites([site], tmp_path / "b", spec, tspec, cpu, resume=True)
+    assert resumed["kept_epoch"] == straight["kept_epoch"]
+    a, b = load_weights(tmp_path / "a", cpu), load_weights(tmp_path / "b", cpu)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_train_then_resume(tmp_path):
     site = make_site(tmp_path / "site", n=3)
     spec, tspec = preset("demo", max_epochs=3, **TINY)
