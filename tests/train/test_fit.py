@@ -313,3 +313,22 @@ def test_bleed_on_the_rim_is_never_shown_coarser():
     centred = y[:, 0, 8, 8].bool() & y[:, 0, 7, 8].bool()  # a flip moves the centre by one
     assert blurred.any() and centred.sum() > 10
     assert not (blurred & centred).any()
+
+
+def test_the_moving_average_warms_up_so_a_short_training_is_not_its_initial_weights():
+    from ichfed.train.trainer import Trainer
+
+    spec, tspec = preset("demo", **TINY)
+    trainer = Trainer(spec, tspec, torch.device("cpu"))
+    trainer.keep_average(0.995)
+    start = [p.detach().clone() for p in trainer.net.parameters()]
+    with torch.no_grad():
+        for _ in range(3):  # three steps that each move every weight by 1
+            for p in trainer.net.parameters():
+                p.add_(1.0)
+            trainer.average.update_parameters(trainer.net)
+    moved = [float((a - s).mean()) for a, s in zip(trainer.model.parameters(), start,
+                                                  strict=True)]
+    # the first step is copied (1), then decays 2/11 and 3/12: 0.25 * 1.818 + 0.75 * 3 = 2.705
+    # (a fixed 0.995 from the start: 1.015)
+    assert moved == pytest.approx([2.7045] * len(moved), abs=1e-3)

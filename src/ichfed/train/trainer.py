@@ -12,7 +12,7 @@ from dataclasses import replace
 import numpy as np
 import torch
 from monai.losses import DiceLoss
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.optim.swa_utils import AveragedModel
 
 from ichfed.data.patches import PatchSet
 from ichfed.data.prepare import PreparedScan
@@ -57,10 +57,22 @@ class Trainer:
 
     def keep_average(self, decay: float) -> None:
         """From now on also keep an exponential moving average of the weights and batch-norm
-        statistics (`decay` per step), which `model` then is: what a site's own training
-        validates and saves. (Not in a federation, whose rounds exchange the raw weights.)"""
-        self.average = AveragedModel(self.net, multi_avg_fn=get_ema_multi_avg_fn(decay),
-                                     use_buffers=True)
+        statistics, which `model` then is: what a site's own training validates and saves.
+        (Not in a federation, whose rounds exchange the raw weights.)
+
+        The decay warms up as (1 + n) / (10 + n) after n steps, up to `decay`: a fixed 0.995
+        from the first step kept a fifth of the initial weights after the study's 1.5-minute
+        trainings (300 steps), and its pooled model predicted nothing on two sites."""
+
+        def ema(averages: list, currents: list, steps: torch.Tensor) -> None:
+            d = min(decay, (1.0 + float(steps)) / (10.0 + float(steps)))  # one sync per group
+            for average, current in zip(averages, currents, strict=True):
+                if average.is_floating_point():
+                    average.lerp_(current, 1.0 - d)
+                else:  # batch norm's step counter
+                    average.copy_(current)
+
+        self.average = AveragedModel(self.net, multi_avg_fn=ema, use_buffers=True)
 
     @property
     def model(self) -> torch.nn.Module:
