@@ -82,7 +82,8 @@ class Trainer:
 
     def _logits(self, x: torch.Tensor, net: torch.nn.Module | None = None) -> torch.Tensor:
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
-            return (net or self.forward)(x.contiguous(memory_format=torch.channels_last)).float()
+            net = self.forward if net is None else net  # a Module may define __len__
+            return net(x.contiguous(memory_format=torch.channels_last)).float()
 
     def train_epoch(self, patches: PatchSet, epoch: int,
                     on_batch: Callable[[int], None] | None = None,
