@@ -6,7 +6,7 @@ from typing import Annotated
 import typer
 
 from ichfed.cli import command
-from ichfed.cli.train import echo_rule, parse_overrides
+from ichfed.cli.train import echo_rule, parse_overrides, which_kept
 
 
 @command
@@ -43,7 +43,7 @@ def federate(
                 carry_optimizer=carry_optimizer, proximal_mu=proximal_mu, device=device,
                 resume=resume)
     summary = run_plan(plan, coordinator=coordinator, certs=certs)
-    typer.echo(f"best round {summary['best_round']} of {summary['rounds']} "
+    typer.echo(f"round {summary['best_round']} of {summary['rounds']} kept, {which_kept(tspec)} "
                f"(val loss {summary['best_val_loss']:.4f}, {summary['stopped']}, "
                f"{summary['seconds']:.0f} s); model in {out}")
     echo_rule(summary)

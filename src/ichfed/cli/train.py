@@ -1,11 +1,14 @@
 """`ichfed train`: one model from one site, or several sites pooled."""
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from ichfed.cli import command
+
+if TYPE_CHECKING:
+    from ichfed.model.config import TrainSpec
 
 
 def parse_overrides(items: list[str]) -> dict:
@@ -48,13 +51,18 @@ def train(
     dev = resolve_device(device)
     with training_progress(tspec.max_epochs) as callbacks:
         summary = train_sites(sites, out, spec, tspec, dev, resume=resume, **callbacks)
-    typer.echo(f"best epoch {summary['best_epoch']} of {summary['epochs']} "
+    typer.echo(f"epoch {summary['best_epoch']} of {summary['epochs']} kept, {which_kept(tspec)} "
                f"(val loss {summary['best_val_loss']:.4f}, {summary['stopped']}, "
                f"{summary['seconds']:.0f} s); model in {out}")
     if summary["kept_epoch"] != summary["best_epoch"]:
         typer.echo(f"kept epoch {summary['kept_epoch']} instead: it scores higher on all the "
                    "labelled scans")
     echo_rule(summary)
+
+
+def which_kept(tspec: "TrainSpec") -> str:
+    """How the kept epoch or round was chosen, in words."""
+    return "the last" if tspec.select_by == "last" else f"the best by {tspec.select_by}"
 
 
 def echo_rule(summary: dict) -> None:

@@ -5,7 +5,11 @@ from ichfed.model.config import TrainSpec
 
 def record(state: dict, loss: float, step: int, tspec: TrainSpec) -> bool:
     """Note one validation loss in `state` (best, best_step, wait); True when it improved by
-    more than min_delta, i.e. the weights of this step are the ones to keep."""
+    more than min_delta, i.e. the weights of this step are the ones to keep. With
+    `select_by="last"` every step is kept and none waits."""
+    if tspec.select_by == "last":
+        state.update(best=loss, best_step=step, wait=0)
+        return True
     if loss < state["best"] - tspec.min_delta:
         state.update(best=loss, best_step=step, wait=0)
         return True
