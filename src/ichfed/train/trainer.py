@@ -120,8 +120,9 @@ class Trainer:
         return float(total) / max(count, 1)
 
     def validation_loss(self, patches: PatchSet, scans: list[PreparedScan]) -> tuple[float, int]:
-        """What early stopping and the kept checkpoint follow (`TrainSpec.select_by`), and how
-        many examples it averages over (a federation weights the sites by it)."""
+        """What early stopping and the kept checkpoint follow (`TrainSpec.select_by`; with
+        `last` the patch loss, only reported), and how many examples it averages over (a
+        federation weights the sites by it)."""
         if self.train_spec.select_by == "scan-dice":  # without mirroring: epochs are only
             # compared with one another here, and a plain pass costs half (in a time budget,
             # mirrored validation cost the demo preset one epoch in 12)
