@@ -49,7 +49,7 @@ def train(
 
     spec, tspec = get_preset(preset, **parse_overrides(set_))
     dev = resolve_device(device)
-    with training_progress(tspec.max_epochs) as callbacks:
+    with training_progress(tspec.max_epochs, tspec.max_minutes) as callbacks:
         summary = train_sites(sites, out, spec, tspec, dev, resume=resume, **callbacks)
     typer.echo(f"epoch {summary['best_epoch']} of {summary['epochs']} kept, {which_kept(tspec)} "
                f"(val loss {summary['best_val_loss']:.4f}, {summary['stopped']}, "

@@ -6,23 +6,39 @@ from contextlib import contextmanager
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 
+def expected_epochs(done: int, seconds: float, last: float, max_epochs: int,
+                    max_minutes: float) -> int:
+    """How many epochs the run will have: `max_epochs`, or fewer when the time budget ends it
+    first (an epoch starts only if one as long as the `last` fits in what is left, as
+    `ichfed.train.stopping` decides), so "time left" counts to the budget, not to max_epochs."""
+    if not max_minutes or last <= 0:
+        return max_epochs
+    more = max(0, int((60 * max_minutes - seconds) // last))
+    return max(done, min(max_epochs, done + more))
+
+
 @contextmanager
-def training_progress(max_epochs: int) -> Iterator[dict]:
+def training_progress(max_epochs: int, max_minutes: float = 0.0) -> Iterator[dict]:
     """Yields the on_epoch / on_batch callbacks that `fit` accepts."""
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"),
                TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn())
     with Progress(*columns) as bar:
         task = bar.add_task("epoch 1", total=None, info="")
-        state = {"batches": 0}
+        state = {"batches": 0, "epoch_batches": 0, "epochs": 0, "seconds": 0.0}
 
         def on_batch(n: int) -> None:
             state["batches"] += n
             bar.advance(task, n)
 
         def on_epoch(row: dict) -> None:
-            if bar.tasks[task].total is None:  # one epoch's size is known after the first
-                bar.update(task, total=state["batches"] * max_epochs)
-            bar.update(task, description=f"epoch {min(row['epoch'] + 1, max_epochs)}/{max_epochs}",
+            if not state["epoch_batches"]:  # one epoch's size is known after the first
+                state["epoch_batches"] = state["batches"]
+            state["epochs"] += 1
+            state["seconds"] += row["seconds"]
+            total = expected_epochs(state["epochs"], state["seconds"], row["seconds"],
+                                    max_epochs, max_minutes)
+            bar.update(task, total=state["epoch_batches"] * total,
+                       description=f"epoch {min(row['epoch'] + 1, total)}/{total}",
                        info=f"train {row['train_loss']:.4f} val {row['val_loss']:.4f}")
 
         yield {"on_epoch": on_epoch, "on_batch": on_batch}
