@@ -24,7 +24,7 @@ def training_progress(max_epochs: int, max_minutes: float = 0.0) -> Iterator[dic
                TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn())
     with Progress(*columns) as bar:
         task = bar.add_task("epoch 1", total=None, info="")
-        state = {"batches": 0, "epoch_batches": 0, "epochs": 0, "seconds": 0.0}
+        state = {"batches": 0, "epoch_batches": 0, "first": 1}
 
         def on_batch(n: int) -> None:
             state["batches"] += n
@@ -33,11 +33,10 @@ def training_progress(max_epochs: int, max_minutes: float = 0.0) -> Iterator[dic
         def on_epoch(row: dict) -> None:
             if not state["epoch_batches"]:  # one epoch's size is known after the first
                 state["epoch_batches"] = state["batches"]
-            state["epochs"] += 1
-            state["seconds"] += row["seconds"]
-            total = expected_epochs(state["epochs"], state["seconds"], row["seconds"],
-                                    max_epochs, max_minutes)
-            bar.update(task, total=state["epoch_batches"] * total,
+                state["first"] = row["epoch"]  # a resumed run's bar starts where it resumed
+            total = expected_epochs(row["epoch"], row["elapsed"], row["seconds"], max_epochs,
+                                    max_minutes)
+            bar.update(task, total=state["epoch_batches"] * (total - state["first"] + 1),
                        description=f"epoch {min(row['epoch'] + 1, total)}/{total}",
                        info=f"train {row['train_loss']:.4f} val {row['val_loss']:.4f}")
 

@@ -116,8 +116,8 @@ def fit(train_scans: list[PreparedScan], val_scans: list[PreparedScan], spec: Mo
             save_weights(trainer.model, out)
         state["seconds"] = time.time() - start
         _save_checkpoint(out, trainer, state)
-        if on_epoch:
-            on_epoch(row)
+        if on_epoch:  # with the run's seconds so far, a resumed run's earlier ones included
+            on_epoch({**row, "elapsed": state["seconds"]})
         if reason := stop_reason(state, tspec):
             stopped = reason
             break
