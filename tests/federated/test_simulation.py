@@ -1,5 +1,6 @@
 """Flower simulation: cwt equals local training, fedavg of identical sites equals one site's
-update, only weights and aggregate numbers cross the network, bad replies are never merged."""
+epochs (its own Adam state kept between rounds), only weights and aggregate numbers cross the
+network, bad replies are never merged."""
 
 import json
 import math
@@ -73,14 +74,22 @@ def test_cwt_on_one_site_equals_train(tmp_path, sites):
     assert predicted.exit_code == 0, predicted.output
 
 
-def test_fedavg_of_identical_sites_equals_one_update(tmp_path, sites):
+def test_fedavg_of_identical_sites_equals_local_epochs_with_the_sites_adam(tmp_path, sites):
+    """Two rounds over twin sites equal two local epochs in which the second starts from the
+    first's Adam state: each site keeps its own between rounds (it does not travel)."""
     twin = shutil.copytree(sites[0], tmp_path / "twin")
-    spec, tspec = preset("demo", max_epochs=1, max_minutes=0, **TINY)
+    spec, tspec = preset("demo", max_epochs=2, max_minutes=0, **TINY)
     simulate(Plan(strategy="fedavg", model=spec, train=tspec, out=str(tmp_path / "m"),
                   sites=(str(sites[0]), str(twin)), num_sites=2, device="cpu"))
-    alone = local_update(open_local_site(sites[0], spec, tspec, CPU), spec, tspec, CPU,
-                         initial_weights(Plan(model=spec, train=tspec)), epoch=1)
-    _assert_same(_weights(tmp_path / "m"), alone.weights)
+    site = open_local_site(sites[0], spec, tspec, CPU)
+    first = local_update(site, spec, tspec, CPU, initial_weights(Plan(model=spec, train=tspec)),
+                         epoch=1)
+    second = local_update(site, spec, tspec, CPU, first.weights, epoch=2,
+                          optimizer=first.optimizer)
+    _assert_same(_weights(tmp_path / "m"), second.weights)
+    fresh = local_update(site, spec, tspec, CPU, first.weights, epoch=2)  # a new Adam
+    with pytest.raises(AssertionError):
+        _assert_same(_weights(tmp_path / "m"), fresh.weights)
 
 
 class Recorder:

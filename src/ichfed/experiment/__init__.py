@@ -31,13 +31,20 @@ __all__ = ["SiteEntry", "StudySpec", "parse_site", "read_study_file", "run_study
 
 def _stage_estimates(spec: StudySpec) -> dict[str, float]:
     """Rough seconds per stage on a 2-core CPU, for the time-left estimate."""
-    _, tspec = spec.specs()
-    train_s = 60 * tspec.max_minutes + 25 if tspec.max_minutes else 600.0
+    def train_s(kind: str) -> float:
+        _, tspec = spec.specs(kind)
+        if tspec.max_minutes:
+            return 60 * tspec.max_minutes + 25
+        if spec.preset != "demo":
+            return 600.0
+        sites = 1 if kind in ("single", "cwt") else len(spec.train_sites)
+        return 6.5 * tspec.max_epochs * sites + (20 if kind in ("cwt", "fedavg") else 5)
+
     builtin = [e for e in spec.sites if e.builtin]
     scans = sum(spec.train_cases if e.role == "train" else 0 for e in builtin) + (
         spec.test_cases * len(builtin))
     estimate = {"sites": 1.0 * scans}
-    estimate.update({name: (50.0 if kind == "threshold" else train_s)
+    estimate.update({name: (50.0 if kind == "threshold" else train_s(kind))
                      for name, kind in models(spec)})
     estimate.update(evaluate=5.0 * spec.test_cases * len(spec.sites), report=20.0)
     return estimate

@@ -2,6 +2,12 @@
 
 Replies carry weights (and Adam state for `cwt --carry-optimizer`) and aggregate numbers: the
 site's name, a loss, a patch count, seconds. Never case ids, file names or images.
+
+Where Adam's state does not travel, each site keeps its own between rounds in Flower's
+`Context.state` (kept by the SuperNode for the run, in the simulation and in a deployment), as
+a site's own training keeps it between epochs (a fresh Adam takes its largest steps again every
+round: in the study FedAvg's sixth round validated at 0.839 with a fresh Adam, 0.816 with the
+site's own, and cwt's tenth at 0.797 and 0.616). The state is lost when a site restarts.
 """
 
 import time
@@ -26,6 +32,8 @@ from ichfed.federated.payload import optimizer_record, optimizer_state
 from ichfed.federated.plan import Plan, plan_from
 from ichfed.io import open_site
 from ichfed.model.config import ModelSpec
+
+OWN_OPTIMIZER = "own-optimizer"  # this site's Adam state, in Context.state between rounds
 
 
 def _root(context: Context, plan: Plan) -> str:
@@ -65,10 +73,9 @@ def make_client_app(fallback: dict | None = None) -> ClientApp:
         config = msg.content["config"]
         site, device = _site(context, plan, config)
         spec = _spec(plan, config)
-        adam = None
-        if "optimizer" in msg.content:
-            adam = optimizer_state(msg.content["optimizer"],
-                                   template_optimizer(plan.model, plan.train))
+        carried = msg.content.get("optimizer", context.state.get(OWN_OPTIMIZER))
+        adam = (None if carried is None else
+                optimizer_state(carried, template_optimizer(plan.model, plan.train)))
         update = local_update(site, spec, plan.train, device,
                               msg.content["arrays"].to_torch_state_dict(),
                               epoch=int(config["server-round"]), optimizer=adam,
@@ -80,6 +87,8 @@ def make_client_app(fallback: dict | None = None) -> ClientApp:
                                      "train-seconds": update.seconds})})
         if plan.carry_optimizer:
             content["optimizer"] = optimizer_record(update.optimizer)
+        else:
+            context.state[OWN_OPTIMIZER] = optimizer_record(update.optimizer)
         return Message(content, reply_to=msg)
 
     @app.evaluate()
