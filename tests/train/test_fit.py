@@ -319,7 +319,7 @@ def test_the_moving_average_warms_up_so_a_short_training_is_not_its_initial_weig
             for p in trainer.net.parameters():
                 p.add_(1.0)
             trainer.average.update_parameters(trainer.net)
-    moved = [float((a - s).mean()) for a, s in zip(trainer.model.parameters(), start,
+    moved = [float((a.detach() - s).mean()) for a, s in zip(trainer.model.parameters(), start,
                                                   strict=True)]
     # the first step is copied (1), then decays 2/11 and 3/12: 0.25 * 1.818 + 0.75 * 3 = 2.705
     # (a fixed 0.995 from the start: 1.015)
