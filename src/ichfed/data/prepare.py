@@ -45,6 +45,14 @@ def bone_and_top(spec: ModelSpec) -> tuple[float, float]:
     return CORTEX_HU * spec.hu_scale, top
 
 
+def intensity_range(spec: ModelSpec) -> tuple[float, float]:
+    """The network input's range inside the brain: the window in input units (unbounded
+    without one)."""
+    if spec.hu_window is None:
+        return -float("inf"), float("inf")
+    return spec.hu_window[0] * spec.hu_scale, spec.hu_window[1] * spec.hu_scale
+
+
 def prepare_scan(ct: CTVolume, spec: ModelSpec, mask: np.ndarray | None = None) -> PreparedScan:
     can = to_canonical(ct.data, ct.affine)
     grid = plan_grid(can.data.shape, can.spacing, spec.working_mm)

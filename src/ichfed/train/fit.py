@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from ichfed.data import PatchSet, PreparedScan, load_site_scans
-from ichfed.data.prepare import bone_and_top, inplane_spacings
+from ichfed.data.prepare import bone_and_top, inplane_spacings, intensity_range
 from ichfed.errors import IchfedError
 from ichfed.io import open_site
 from ichfed.model.bundle import CONFIG, load_weights, save_config, save_weights
@@ -52,6 +52,14 @@ def split_site(root: Path, spec: ModelSpec, tspec: TrainSpec,
     return split_scans(scans, tspec.val_fraction, tspec.seed, sizes)
 
 
+def _scanner_shift(spec: ModelSpec, tspec: TrainSpec) -> tuple[float, ...] | None:
+    """`TrainSpec.hu_shift` and `noise_hu` in network units, with the input's range."""
+    if not (tspec.augment and (tspec.hu_shift > 0 or tspec.noise_hu > 0)):
+        return None
+    return (tspec.hu_shift * spec.hu_scale, tspec.noise_hu * spec.hu_scale,
+            *intensity_range(spec))
+
+
 def make_patches(train_scans: list[PreparedScan], val_scans: list[PreparedScan], spec: ModelSpec,
                  tspec: TrainSpec, device: torch.device) -> tuple[PatchSet, PatchSet]:
     """Training and validation patches, drawn with seeds fixed by the TrainSpec."""
@@ -62,7 +70,7 @@ def make_patches(train_scans: list[PreparedScan], val_scans: list[PreparedScan],
     return (PatchSet(train_scans, tspec.patch, tspec.lesion_patches, tspec.seed, device,
                      augment=tspec.augment, bone=bone_and_top(spec),
                      missed_rim_mm=tspec.missed_rim_mm, sharp_rim_mm=tspec.sharp_rim_mm,
-                     **options),
+                     intensity=_scanner_shift(spec, tspec), **options),
             PatchSet(val_scans, tspec.patch, tspec.lesion_patches, tspec.seed + 1, device,
                      **options))
 

@@ -1,0 +1,36 @@
+"""The scanner augmentation: per-patch offsets and noise, inside the brain and the window."""
+
+import numpy as np
+import torch
+
+from ichfed.data.patches import other_scanner
+
+
+def _patches():
+    x = torch.rand(64, 3, 16, 16) * 0.8 + 0.1  # a brain inside the window [0, 1]
+    brain = torch.ones_like(x, dtype=torch.bool)
+    brain[:, :, :4] = False  # bone above each patch's brain
+    return x * brain, brain
+
+
+def test_each_patch_gets_its_own_offset_within_the_limit():
+    x, brain = _patches()
+    out = other_scanner(x, brain, np.random.default_rng(0), 0.05, 0.0, 0.0, 1.0)
+    offsets = (out - x)[brain.expand_as(x)].reshape(64, -1)
+    assert torch.allclose(offsets, offsets[:, :1], atol=1e-6)  # one offset per patch
+    assert offsets.abs().max() <= 0.05 + 1e-6 and offsets[:, 0].std() > 0.01
+
+
+def test_noise_stays_in_the_brain_and_the_window():
+    x, brain = _patches()
+    out = other_scanner(x, brain, np.random.default_rng(1), 0.05, 0.5, 0.0, 1.0)
+    assert (out[~brain] == 0).all()
+    assert out.min() >= 0.0 and out.max() <= 1.0
+    spread = (out - x)[brain].std()
+    assert spread > 0.05  # noise was added
+
+
+def test_nothing_to_add_is_the_identity():
+    x, brain = _patches()
+    out = other_scanner(x, brain, np.random.default_rng(2), 0.0, 0.0, 0.0, 1.0)
+    assert torch.equal(out, x)
