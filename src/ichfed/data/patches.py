@@ -261,7 +261,7 @@ def other_scanner(x: torch.Tensor, brain: torch.Tensor, rng: np.random.Generator
                   shift: float, noise: float, low: float, top: float) -> torch.Tensor:
     """Each patch as another scanner's calibration and dose would show it: a uniform offset of
     up to +-`shift` and white noise of a standard deviation up to `noise` (network units),
-    clipped back into the window [`low`, `top`] inside the brain. The built-in holdout and second
+    clipped back into the window [`low`, `top`] inside the brain. The built-in vumc and lowdose
     sites differ from nih by +3 to +9 HU and up to twice its 5 HU of noise, and a network
     that never saw either reads the shifted brain as blood (264 mL of false positives per
     low-dose scan). Written here rather than with MONAI's RandShiftIntensity and
