@@ -38,19 +38,18 @@ def normalise(hu: np.ndarray, brain: np.ndarray, spec: ModelSpec) -> np.ndarray:
     return np.where(brain, values * spec.hu_scale, 0.0).astype(np.float32)
 
 
-def bone_and_top(spec: ModelSpec) -> tuple[float, float]:
-    """Cortical bone in network input units before the window, and the window's top (inf
-    without one): what a coarse scanner's bone-brain mixture becomes after windowing."""
-    top = spec.hu_window[1] * spec.hu_scale if spec.hu_window is not None else float("inf")
-    return CORTEX_HU * spec.hu_scale, top
-
-
 def intensity_range(spec: ModelSpec) -> tuple[float, float]:
     """The network input's range inside the brain: the window in input units (unbounded
     without one)."""
     if spec.hu_window is None:
         return -float("inf"), float("inf")
     return spec.hu_window[0] * spec.hu_scale, spec.hu_window[1] * spec.hu_scale
+
+
+def bone_and_top(spec: ModelSpec) -> tuple[float, float]:
+    """Cortical bone in network input units before the window, and the window's top (inf
+    without one): what a coarse scanner's bone-brain mixture becomes after windowing."""
+    return CORTEX_HU * spec.hu_scale, intensity_range(spec)[1]
 
 
 def prepare_scan(ct: CTVolume, spec: ModelSpec, mask: np.ndarray | None = None) -> PreparedScan:

@@ -37,8 +37,8 @@ def _stage_estimates(spec: StudySpec) -> dict[str, float]:
             return 60 * tspec.max_minutes + 25
         if spec.preset != "demo":
             return 600.0
-        sites = 1 if kind in ("single", "cwt") else len(spec.train_sites)
-        return 6.5 * tspec.max_epochs * sites + (20 if kind in ("cwt", "fedavg") else 5)
+        passes = tspec.max_epochs * spec.sites_per_epoch(kind)
+        return 6.5 * passes + (20 if kind in ("cwt", "fedavg") else 5)
 
     builtin = [e for e in spec.sites if e.builtin]
     scans = sum(spec.train_cases if e.role == "train" else 0 for e in builtin) + (

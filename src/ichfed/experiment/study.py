@@ -74,9 +74,12 @@ class StudySpec:
         their steep part there: one FedAvg round more or less moved its Dice by 0.3."""
         extra: dict = dict(CPU_STUDY) if self.preset == "demo" else {}
         if extra and not {"max_epochs", "max_minutes"} & set(self.overrides):
-            sites = 1 if kind in ("single", "cwt") else max(1, len(self.train_sites))
-            extra["max_epochs"] = math.ceil(CPU_SITE_EPOCHS / sites)
+            extra["max_epochs"] = math.ceil(CPU_SITE_EPOCHS / self.sites_per_epoch(kind))
         return preset(self.preset, **{**extra, **self.overrides, "seed": self.seed})
+
+    def sites_per_epoch(self, kind: str) -> int:
+        """How many sites' patches one epoch (or round) of a model of this kind passes over."""
+        return 1 if kind in ("single", "cwt") else max(1, len(self.train_sites))
 
     def to_dict(self) -> dict:
         return {**asdict(self), "sites": [s.to_dict() for s in self.sites]}
