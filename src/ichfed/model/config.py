@@ -19,6 +19,9 @@ class ModelSpec:
     hu_scale: float = 1.0
     context_slices: int = 0  # neighbours on each side given as extra channels (0: the paper's 2D)
     mirror: bool = False  # average with the left-right mirrored prediction (twice the passes)
+    # >0: the output layer starts out predicting this probability of bleed everywhere (its
+    # bias at the log-odds); 0: PyTorch's default initialisation (the paper)
+    output_prior: float = 0.0
     threshold: float = 0.5
     min_component_voxels: int = 27
     min_lesion_ml: float = 0.0  # components under this volume are dropped too (0: off)
@@ -50,6 +53,7 @@ class ModelSpec:
         data = dict(data)
         data.setdefault("inplane_mm", None)  # folders from before resampling: the scan's grid
         data.setdefault("mirror", False)  # folders from before mirroring
+        data.setdefault("output_prior", 0.0)  # folders from before the prior
         data["features"] = tuple(data["features"])
         if data.get("hu_window") is not None:
             data["hu_window"] = tuple(data["hu_window"])
@@ -126,7 +130,8 @@ PRESETS: dict[str, tuple[ModelSpec, TrainSpec, str]] = {
     # hu_shift and noise_hu: trained on nih, the other sites' mean Dice went vumc 0.376 -> 0.538
     # and lowdose 0.163 -> 0.271 (false positives 264 -> 22 mL a scan), nih 0.554 -> 0.536
     "demo": (ModelSpec(features=(16, 32, 64, 128, 256, 16), deep_dropout=0.2, norm="batch",
-                       hu_window=(0.0, 150.0), hu_scale=1 / 150, context_slices=1, mirror=True),
+                       hu_window=(0.0, 150.0), hu_scale=1 / 150, context_slices=1, mirror=True,
+                       output_prior=0.05),
              TrainSpec(patch=64, lesion_patches=64, background_ratio=2.0, edge_mm=8.0,
                        augment=True, calibrate=True, select_by="last", hard_negatives=0.5,
                        hard_positives=0.5, hu_shift=10.0, noise_hu=10.0, batch_size=32,

@@ -1,6 +1,8 @@
 """The paper's 2D U-Net, built from MONAI's BasicUNet (widths 32-512, two 3x3 convs per level,
 2x2 max-pool, transposed-conv upsampling): 7.78 M parameters, as in the paper."""
 
+import math
+
 import torch
 from monai.networks.nets import BasicUNet
 
@@ -18,4 +20,7 @@ def build_network(spec: ModelSpec) -> torch.nn.Module:
                     act=("relu", {"inplace": True}), norm=norm, dropout=0.0, upsample="deconv")
     for level in (net.down_3, net.down_4):
         level.convs.conv_1.adn.D.p = spec.deep_dropout
+    if spec.output_prior > 0:
+        with torch.no_grad():
+            net.final_conv.bias.fill_(math.log(spec.output_prior / (1 - spec.output_prior)))
     return net
