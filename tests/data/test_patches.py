@@ -1,9 +1,10 @@
-"""The scanner augmentation: per-patch offsets and noise, inside the brain and the window."""
+"""The scanner augmentations: per-patch offsets and noise, coarser pixels; inside the brain
+and the window, the skull left as it is."""
 
 import numpy as np
 import torch
 
-from ichfed.data.patches import other_scanner
+from ichfed.data.patches import coarser, other_scanner
 
 
 def _patches():
@@ -34,3 +35,13 @@ def test_nothing_to_add_is_the_identity():
     x, brain = _patches()
     out = other_scanner(x, brain, np.random.default_rng(2), 0.0, 0.0, 0.0, 1.0)
     assert torch.equal(out, x)
+
+
+def test_the_skull_outside_the_brain_is_left_as_it_is():
+    x, brain = _patches()
+    x = torch.where(brain, x, torch.ones_like(x))  # skull_context: the window's top on the bone
+    for augment in (lambda p: other_scanner(p, brain, np.random.default_rng(3), 0.05, 0.5,
+                                            0.0, 1.0),
+                    lambda p: coarser(p, brain, np.random.default_rng(4), (8.0, 1.0), share=1.0)):
+        out = augment(x)
+        assert torch.equal(out[~brain], x[~brain]) and not torch.equal(out[brain], x[brain])

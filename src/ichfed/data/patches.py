@@ -253,7 +253,8 @@ def coarser(x: torch.Tensor, brain: torch.Tensor, rng: np.random.Generator,
     small = F.interpolate(filled, scale_factor=1 / factor, mode="area")
     blurred = F.interpolate(small, size=size, mode="bilinear", align_corners=False)
     out = x.clone()
-    out[pick] = blurred.clamp(max=bone[1]) * inside  # the brain mask's edge stays where it was
+    # the brain mask's edge stays where it was; outside it the patch keeps its own values
+    out[pick] = torch.where(inside, blurred.clamp(max=bone[1]), x[pick])
     return out
 
 
@@ -270,4 +271,4 @@ def other_scanner(x: torch.Tensor, brain: torch.Tensor, rng: np.random.Generator
     offsets = torch.from_numpy(rng.uniform(-shift, shift, n)).to(x)
     sds = torch.from_numpy(rng.uniform(0.0, noise, n)).to(x)
     noisy = x + offsets[:, None, None, None] + sds[:, None, None, None] * torch.randn_like(x)
-    return noisy.clamp(low, top) * brain
+    return torch.where(brain, noisy.clamp(low, top), x)

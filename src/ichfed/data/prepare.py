@@ -33,8 +33,11 @@ class PreparedScan:
 
 
 def normalise(hu: np.ndarray, brain: np.ndarray, spec: ModelSpec) -> np.ndarray:
-    """HU inside the brain (optionally clipped to a window) times the scale; 0 outside."""
+    """HU inside the brain (optionally clipped to a window) times the scale; 0 outside unless
+    `skull_context`."""
     values = np.clip(hu, *spec.hu_window) if spec.hu_window is not None else hu
+    if spec.skull_context:
+        return (values * spec.hu_scale).astype(np.float32)
     return np.where(brain, values * spec.hu_scale, 0.0).astype(np.float32)
 
 
@@ -89,7 +92,7 @@ def _cached(site, spec: ModelSpec, cache: Path) -> list[PreparedScan]:
     """Keyed by the files' names, sizes and times and by the preprocessing settings."""
     key = hashlib.sha256(json.dumps([
         __version__, str(Path(site.root).resolve()), spec.hu_window, spec.hu_scale,
-        spec.inplane_mm,
+        spec.inplane_mm, spec.skull_context,
         [(str(p), p.stat().st_size, p.stat().st_mtime_ns)
          for c in site.labelled for p in (c.image, c.mask)]], default=str).encode()).hexdigest()
     path = cache / f"{key[:32]}.pkl"

@@ -17,6 +17,9 @@ class ModelSpec:
     norm: str | None = None  # the paper used no normalisation layers
     hu_window: tuple[float, float] | None = None  # None: raw HU (the paper)
     hu_scale: float = 1.0
+    # True (with a window): the window's values outside the brain too, so the network sees the
+    # bone a bright rim lies against; False: 0 outside the brain (the paper)
+    skull_context: bool = False
     context_slices: int = 0  # neighbours on each side given as extra channels (0: the paper's 2D)
     mirror: bool = False  # average with the left-right mirrored prediction (twice the passes)
     # >0: the output layer starts out predicting this probability of bleed everywhere (its
@@ -54,6 +57,7 @@ class ModelSpec:
         data.setdefault("inplane_mm", None)  # folders from before resampling: the scan's grid
         data.setdefault("mirror", False)  # folders from before mirroring
         data.setdefault("output_prior", 0.0)  # folders from before the prior
+        data.setdefault("skull_context", False)  # folders from before it
         data["features"] = tuple(data["features"])
         if data.get("hu_window") is not None:
             data["hu_window"] = tuple(data["hu_window"])
