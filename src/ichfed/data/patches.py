@@ -237,9 +237,9 @@ def coarser(x: torch.Tensor, brain: torch.Tensor, rng: np.random.Generator,
     blurred images the network never saw.
 
     The patches hold the brain only (with `skull_context` the skull too, which is left sharp
-    as it is); what lies just outside the brain mask is bone (the mask
-    stops at the inner table), so it is filled with bone (`bone` = (bone value, window top) in
-    network units) before blurring and the window's top is applied after. A coarse scanner mixes
+    as it is); what lies just outside the brain mask is bone (the mask stops at the inner
+    table), so it is filled with bone (`bone` = (bone value, window top) in network units)
+    before blurring and the window's top is applied after. A coarse scanner mixes
     bone into the brain's outermost pixels, a rim that the window makes as bright as blood and
     that looks like a thin subdural; blurring against zeros would teach a dark rim instead."""
     pick = torch.from_numpy(rng.random(len(x)) < share).to(x.device)
