@@ -7,7 +7,10 @@ The training site is scored on `--own-test` scans (60), and on the first `--test
 them, the scans every run before 2026-12-01 used: 20 scans are one draw of lesions (the same
 network scored 0.588 on nih's first 20 and 0.495 on the next 40), so the 60 give the steadier
 figure.
+`--size full` scores the sites at their scanners' own matrix (nih: 512, 0.45-0.5 mm) instead of
+the reduced 256 matrix every other run used; `--sites` limits the test sites.
 Usage: python benchmarks/quality.py [--site nih] [--train 40] [--test 20] [--own-test 60]
+                                    [--size reduced|full] [--sites nih vumc ...]
                                     [--minutes M] [--keep DIR] [--set key=value ...]
 """
 
@@ -33,6 +36,9 @@ def main() -> None:
     parser.add_argument("--train", type=int, default=40)
     parser.add_argument("--test", type=int, default=20, help="test scans per other site")
     parser.add_argument("--own-test", type=int, default=60, help="the training site's")
+    parser.add_argument("--size", choices=("reduced", "full"), default="reduced")
+    parser.add_argument("--sites", nargs="+", choices=list(BUILTIN), default=list(BUILTIN),
+                        help="test sites (default: all built-in)")
     parser.add_argument("--minutes", type=float, help="training budget (default: the preset's)")
     parser.add_argument("--keep", type=Path, help="keep data and model here")
     parser.add_argument("--set", action="append", default=[], help="preset override key=value")
@@ -44,15 +50,16 @@ def main() -> None:
     cpu = torch.device("cpu")
     with tempfile.TemporaryDirectory() as tmp:
         root = args.keep or Path(tmp)
-        train = root / f"{args.site}-train"
+        size = "" if args.size == "reduced" else f"-{args.size}"  # earlier runs' folder names
+        train = root / f"{args.site}{size}-train"
         if not train.exists():
-            synth_site(train, BUILTIN[args.site], args.train, seed=0)
+            synth_site(train, BUILTIN[args.site], args.train, seed=0, size=args.size)
         tests = {}
-        for site in BUILTIN:
+        for site in args.sites:
             n = args.own_test if site == args.site else args.test
-            tests[site] = root / f"{site}-test-{n}"
+            tests[site] = root / f"{site}{size}-test-{n}"
             if not tests[site].exists():
-                synth_site(tests[site], BUILTIN[site], n, seed=0, first=1000)
+                synth_site(tests[site], BUILTIN[site], n, seed=0, first=1000, size=args.size)
         model = root / "model"
         start = time.time()
         summary = train_sites([train], model, spec, tspec, cpu)
@@ -70,6 +77,7 @@ def main() -> None:
         config = json.loads((model / "config.json").read_text())["model"]
     print(json.dumps({
         "benchmark": "quality", "preset": "demo", "overrides": overrides, "train_site": args.site,
+        "size": args.size,
         "train_scans": summary["train_scans"], "val_scans": summary["val_scans"],
         "epochs": summary["epochs"], "best_epoch": summary["best_epoch"],
         "kept_epoch": summary["kept_epoch"],

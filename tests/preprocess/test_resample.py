@@ -6,13 +6,14 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
+from scipy import ndimage
 from typer.testing import CliRunner
 
 from ichfed.cli import app
 from ichfed.infer import segment
 from ichfed.io import read_ct
 from ichfed.metrics import dice
-from ichfed.preprocess.resample import mask_to_native, mask_to_work, plan_grid
+from ichfed.preprocess.resample import Grid, mask_to_native, mask_to_work, plan_grid, to_work
 from tests.helpers import make_site, save_nifti, tiny_head, tiny_lesion
 from tests.infer.test_predict import BRIGHT, LPS, RAS
 
@@ -29,6 +30,17 @@ def test_mask_round_trip_keeps_volume(target):
     assert abs(back.sum() / mask.sum() - 1) < 0.02
     work_ml = work.sum() * target * target * 5.0
     assert abs(work_ml / (mask.sum() * 0.45 * 0.45 * 5.0) - 1) < 0.02
+
+
+@pytest.mark.parametrize("shape", [(50, 29), (20, 60)], ids=["mixed", "coarser-finer"])
+def test_interpolation_is_scipys_grid_mode_linear_zoom(shape):
+    """The torch path must give what scipy's pixel-area linear zoom gives (the reference)."""
+    vol = np.random.default_rng(0).normal(size=(37, 41, 3)).astype(np.float32)
+    ours = to_work(vol, Grid(vol.shape, (*shape, 3)))
+    factors = (shape[0] / 37, shape[1] / 41, 1.0)
+    ref = ndimage.zoom(vol, factors, order=1, mode="nearest", grid_mode=True)
+    assert ours.shape == (*shape, 3) and ours.dtype == np.float32
+    np.testing.assert_allclose(ours, ref[:shape[0], :shape[1]], atol=1e-4)
 
 
 def test_no_resampling_within_tolerance():

@@ -3,14 +3,17 @@
 Hospitals do not share one pixel size (about 0.4 to 1.0 mm); a 2D network learns structures
 in pixels, so a model records the in-plane spacing it was trained at and every scan is
 resampled to it before the network, slice by slice (the slice axis is never touched), then the
-output is mapped back to the scan's own grid, where volumes are measured. scipy's spline zoom
-does the interpolation; only the bookkeeping of exact shapes is written here.
+output is mapped back to the scan's own grid, where volumes are measured. torch's bilinear
+interpolation does it (pixel-area convention, what scipy's linear zoom with grid_mode=True
+gives, but on every core: a 512x512x31 scan to 0.5 mm pixels and back takes 0.06 s on 2 CPU
+cores, 0.37 s with scipy); only the bookkeeping of exact shapes is written here.
 """
 
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
+import torch
+import torch.nn.functional as F
 
 TOLERANCE = 0.01  # spacings within 1% of the target are left alone
 
@@ -37,21 +40,23 @@ def plan_grid(shape: tuple[int, ...], spacing: tuple[float, ...], target_mm: flo
     return Grid(shape, (*work, shape[2]))
 
 
-def _zoom_to(volume: np.ndarray, shape: tuple[int, ...], order: int) -> np.ndarray:
-    """Resize the first two axes of `volume` to exactly `shape` (grid-mode: pixel areas)."""
+@torch.inference_mode()
+def _zoom_to(volume: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Resize the first two axes of an (X, Y, Z) volume to exactly `shape` by linear
+    interpolation between pixel centres (edge pixels extended), as float32."""
     if tuple(volume.shape) == tuple(shape):
         return volume
-    factors = (shape[0] / volume.shape[0], shape[1] / volume.shape[1], 1.0)
-    out = ndimage.zoom(volume, factors, order=order, mode="nearest", grid_mode=True)
-    return out[:shape[0], :shape[1]]  # zoom rounds its output shape; the factors make it exact
+    slices = torch.from_numpy(np.asarray(volume, np.float32)).permute(2, 0, 1)[:, None]
+    out = F.interpolate(slices, size=tuple(shape[:2]), mode="bilinear", align_corners=False)
+    return out[:, 0].permute(1, 2, 0).contiguous().numpy()
 
 
-def to_work(volume: np.ndarray, grid: Grid, order: int = 1) -> np.ndarray:
-    return _zoom_to(volume, grid.work_shape, order)
+def to_work(volume: np.ndarray, grid: Grid) -> np.ndarray:
+    return _zoom_to(volume, grid.work_shape)
 
 
-def to_native(volume: np.ndarray, grid: Grid, order: int = 1) -> np.ndarray:
-    return _zoom_to(volume, grid.native_shape, order)
+def to_native(volume: np.ndarray, grid: Grid) -> np.ndarray:
+    return _zoom_to(volume, grid.native_shape)
 
 
 def mask_to_work(mask: np.ndarray, grid: Grid) -> np.ndarray:
