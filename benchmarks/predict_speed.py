@@ -3,10 +3,11 @@ network time alone (uncropped), the brain mask alone, and peak memory (issue: se
 core, speed).
 
 The weights are freshly initialised (latency does not depend on their values); the scan is a
-full-size built-in scan (512x512, ~35 slices). The model works at the pixel size training on
-the built-in nih site's full-size scans gives it (the median of 0.45-0.5 mm), as a trained model
-would, so the scan (vumc, 0.43-0.55 mm) is resampled there and back; `--inplane-mm native` skips
-that (every run before 2026-12-02 left it unresolved, i.e. native). Prints one JSON line.
+full-size built-in scan (512x512, ~35 slices). The model works at about the pixel size
+training on the built-in nih site's full-size scans gives it (the middle of its 0.45-0.5 mm
+range, 0.475; 40 such scans resolved to 0.482), as a trained model would, so the scan (vumc,
+0.43-0.55 mm) is resampled there and back; `--inplane-mm native` skips that (every run before
+2026-12-02 left it unresolved, i.e. native). Prints one JSON line.
 End to end is the median of `--repeats` runs after a warm-up run.
 Usage: python benchmarks/predict_speed.py [--preset paper] [--device auto] [--threads N]
                                           [--inplane-mm nih|native|MM] [--repeats 3]

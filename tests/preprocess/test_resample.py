@@ -32,7 +32,7 @@ def test_mask_round_trip_keeps_volume(target):
     assert abs(work_ml / (mask.sum() * 0.45 * 0.45 * 5.0) - 1) < 0.02
 
 
-@pytest.mark.parametrize("shape", [(50, 29), (20, 60)], ids=["mixed", "coarser-finer"])
+@pytest.mark.parametrize("shape", [(50, 29), (20, 60)], ids=["finer-coarser", "coarser-finer"])
 def test_interpolation_is_scipys_grid_mode_linear_zoom(shape):
     """The torch path must give what scipy's pixel-area linear zoom gives (the reference)."""
     vol = np.random.default_rng(0).normal(size=(37, 41, 3)).astype(np.float32)

@@ -43,7 +43,8 @@ def plan_grid(shape: tuple[int, ...], spacing: tuple[float, ...], target_mm: flo
 @torch.inference_mode()
 def _zoom_to(volume: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """Resize the first two axes of an (X, Y, Z) volume to exactly `shape` by linear
-    interpolation between pixel centres (edge pixels extended), as float32."""
+    interpolation between pixel centres (edge pixels extended), as float32; a volume that
+    already has `shape` comes back as it is."""
     if tuple(volume.shape) == tuple(shape):
         return volume
     slices = torch.from_numpy(np.asarray(volume, np.float32)).permute(2, 0, 1)[:, None]
