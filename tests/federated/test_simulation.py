@@ -20,6 +20,7 @@ from ichfed.federated.server_app import initial_weights
 from ichfed.federated.simulation import simulate
 from ichfed.model.config import preset
 from ichfed.train.calibrate import RULES, rule_key
+from ichfed.train.trainer import kept_weights
 from tests.helpers import make_site
 
 pytestmark = pytest.mark.xdist_group("ray")  # one local Ray cluster at a time
@@ -46,8 +47,8 @@ def sites(tmp_path_factory):
 
 def test_cwt_on_one_site_equals_train(tmp_path, sites):
     settings = ["--set", "max_epochs=3", "--set", "features=[4,4,8,8,16,4]", "--set", "patch=32",
-                "--set", "lesion_patches=8", "--set", "batch_size=8", "--set", "max_minutes=0",
-                "--set", "average_decay=0"]  # the moving average is ichfed train's alone
+                "--set", "lesion_patches=8", "--set", "batch_size=8", "--set", "max_minutes=0"]
+    assert preset("demo")[1].average_decay > 0  # the moving average travels and is kept
     runner = CliRunner()
     trained = runner.invoke(app, ["train", str(sites[0]), "--out", str(tmp_path / "t"),
                                   "--device", "cpu", *settings])
@@ -86,10 +87,10 @@ def test_fedavg_of_identical_sites_equals_local_epochs_with_the_sites_adam(tmp_p
                          epoch=1)
     second = local_update(site, spec, tspec, CPU, first.weights, epoch=2,
                           optimizer=first.optimizer)
-    _assert_same(_weights(tmp_path / "m"), second.weights)
+    _assert_same(_weights(tmp_path / "m"), kept_weights(second.weights))
     fresh = local_update(site, spec, tspec, CPU, first.weights, epoch=2)  # a new Adam
     with pytest.raises(AssertionError):
-        _assert_same(_weights(tmp_path / "m"), fresh.weights)
+        _assert_same(_weights(tmp_path / "m"), kept_weights(fresh.weights))
 
 
 class Recorder:
@@ -133,7 +134,8 @@ def cwt_runs(tmp_path_factory, sites):
 
 def test_only_weights_and_aggregates_cross_the_network(cwt_runs):
     seen, _, initial = cwt_runs
-    weight_keys = set(initial)
+    weight_keys, network_keys = set(initial), set(kept_weights(initial))
+    assert network_keys < weight_keys  # training messages carry the moving average too
     config_keys = {"server-round", "proximal-mu", "name", "inplane-mm", "calibrate"}
     rules = {rule_key(rule) for rule in RULES}  # mean Dice per lesion rule
     metric_keys = {"train-loss", "num-examples", "train-seconds", "val-loss", "val-seconds",
@@ -145,7 +147,7 @@ def test_only_weights_and_aggregates_cross_the_network(cwt_runs):
         assert set(content.keys()) <= {"arrays", "optimizer", "config", "metrics", "site"}
         for key, record in content.array_records.items():
             names = set(record.keys())
-            assert names == weight_keys if key == "arrays" else all(
+            assert names in (weight_keys, network_keys) if key == "arrays" else all(
                 n.split(".", 1)[1] in {"step", "exp_avg", "exp_avg_sq"} for n in names)
         for record in content.config_records.values():
             assert set(record.keys()) <= config_keys

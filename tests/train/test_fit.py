@@ -324,3 +324,36 @@ def test_the_moving_average_warms_up_so_a_short_training_is_not_its_initial_weig
     # the first step is copied (1), then decays 2/11 and 3/12: 0.25 * 1.818 + 0.75 * 3 = 2.705
     # (a fixed 0.995 from the start: 1.015)
     assert moved == pytest.approx([2.7045] * len(moved), abs=1e-3)
+
+
+def test_the_travelling_state_hands_on_the_weights_and_their_average():
+    """A federation's next site goes on averaging where the last one stopped (cwt), and the
+    kept network of a travelling state is its average."""
+    from ichfed.train.trainer import Trainer, kept_weights
+
+    spec, tspec = preset("demo", **TINY)
+
+    def trainer() -> Trainer:
+        t = Trainer(spec, tspec, torch.device("cpu"))
+        t.keep_average(0.995)
+        return t
+
+    def step(t: Trainer) -> None:
+        with torch.no_grad():
+            for p in t.net.parameters():
+                p.add_(1.0)
+        t.average.update_parameters(t.net)
+
+    first, second = trainer(), trainer()
+    for _ in range(3):
+        step(first)
+    state = {k: v.clone() for k, v in first.travelling_state().items()}
+    kept = kept_weights(state)
+    assert kept.keys() == first.net.state_dict().keys()
+    for key, value in first.average.module.state_dict().items():
+        assert torch.equal(kept[key], value)
+    second.load_travelling_state(state)
+    step(first)
+    step(second)
+    for key, value in first.travelling_state().items():
+        torch.testing.assert_close(second.travelling_state()[key], value)

@@ -15,7 +15,7 @@ from ichfed.model.config import ModelSpec, TrainSpec
 from ichfed.model.network import build_network
 from ichfed.train.calibrate import dice_by_rule, rule_key
 from ichfed.train.fit import make_patches, split_site
-from ichfed.train.trainer import Trainer
+from ichfed.train.trainer import Trainer, kept_weights
 
 
 @dataclass
@@ -53,25 +53,37 @@ def open_local_site(root: str | Path, spec: ModelSpec, tspec: TrainSpec,
     return _OPEN[key]
 
 
+def site_trainer(spec: ModelSpec, tspec: TrainSpec, device: torch.device,
+                 weights: dict | None = None) -> Trainer:
+    """`ichfed train`'s Trainer (with its moving average where the preset keeps one), holding
+    a travelling state (`Trainer.travelling_state`) where one is given."""
+    trainer = Trainer(spec, tspec, device)
+    if tspec.average_decay > 0:
+        trainer.keep_average(tspec.average_decay)
+    if weights is not None:
+        trainer.load_travelling_state(weights)
+    return trainer
+
+
 def local_update(site: LocalSite, spec: ModelSpec, tspec: TrainSpec, device: torch.device,
                  weights: dict, epoch: int, optimizer: dict | None = None,
                  proximal_mu: float = 0.0) -> Update:
-    """One local epoch from the given weights (and Adam state, when it travels)."""
-    trainer = Trainer(spec, tspec, device)
-    trainer.net.load_state_dict(weights)
+    """One local epoch from the given travelling state (and Adam state, when it travels)."""
+    trainer = site_trainer(spec, tspec, device, weights)
     if optimizer is not None:
         trainer.optimizer.load_state_dict(optimizer)
     start = time.time()
     loss = trainer.train_epoch(site.train, epoch, proximal_mu=proximal_mu)
-    return Update(trainer.net.state_dict(), trainer.optimizer.state_dict(), loss,
+    return Update(trainer.travelling_state(), trainer.optimizer.state_dict(), loss,
                   len(site.train), time.time() - start)
 
 
 def local_validation(site: LocalSite, spec: ModelSpec, tspec: TrainSpec, device: torch.device,
                      weights: dict) -> tuple[float, int]:
-    """The site's validation loss (as `ichfed train` computes it) and its number of examples."""
+    """The site's validation loss of the kept network (`kept_weights`: the coordinator
+    sends only that one) as `ichfed train` computes it, and its number of examples."""
     trainer = Trainer(spec, tspec, device)
-    trainer.net.load_state_dict(weights)
+    trainer.net.load_state_dict(kept_weights(weights))
     return trainer.validation_loss(site.val, site.val_scans)
 
 
@@ -79,7 +91,7 @@ def local_calibration(site: LocalSite, spec: ModelSpec, device: torch.device,
                       weights: dict) -> dict[str, float]:
     """Mean Dice of each candidate lesion rule on the site's labelled scans, by name."""
     net = build_network(spec).to(device)
-    net.load_state_dict(weights)
+    net.load_state_dict(kept_weights(weights))
     return {rule_key(r): d for r, d in dice_by_rule(net, spec, site.scans, device).items()}
 
 

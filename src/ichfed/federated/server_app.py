@@ -20,16 +20,17 @@ from flwr.serverapp import Grid, ServerApp
 from flwr.supercore.inflatable.inflatable_utils import ObjectPushError
 
 from ichfed.errors import IchfedError
+from ichfed.federated.local import site_trainer
 from ichfed.federated.payload import payload_bytes, problem_with
 from ichfed.federated.plan import Plan, plan_from
 from ichfed.federated.strategies import build_strategy
 from ichfed.model.bundle import load_weights, save_config, save_weights
-from ichfed.model.network import build_network
 from ichfed.model.postprocess import LesionRule
 from ichfed.report.tables import write_csv
 from ichfed.train.calibrate import RULES, choose, rule_key
 from ichfed.train.fit import CHECKPOINT
 from ichfed.train.stopping import record, stop_reason
+from ichfed.train.trainer import kept_weights
 
 LOG = "federation.csv"
 RETRIES = 3  # a site that dropped out is asked again this many times
@@ -37,9 +38,8 @@ RETRY_WAIT_S = 5.0
 
 
 def initial_weights(plan: Plan) -> dict:
-    """The same initial network `ichfed train` builds for this seed."""
-    torch.manual_seed(plan.train.seed)
-    return build_network(plan.model).state_dict()
+    """The same initial network `ichfed train` builds for this seed, as a travelling state."""
+    return site_trainer(plan.model, plan.train, torch.device("cpu")).travelling_state()
 
 
 def discover_sites(grid: Grid, plan: Plan) -> tuple[dict[int, str], list[float]]:
@@ -179,8 +179,9 @@ def run_federation(grid: Grid, plan: Plan, on_round: Callable[[dict], None] | No
                               f"last completed round's model is in {out / CHECKPOINT}")
         new, train_metrics = strategy.aggregate_train(rnd, replies)
         arrays = new if new is not None else arrays
+        kept = ArrayRecord(kept_weights(arrays.to_torch_state_dict()))
         asks, answers = _exchange(
-            grid, lambda r=rnd, a=arrays: list(strategy.configure_evaluate(
+            grid, lambda r=rnd, a=kept: list(strategy.configure_evaluate(
                 r, a, ConfigRecord(settings), grid)),
             lambda got: _screen(got, None, names), plan, names, all_needed=True)
         if len(answers) < len(asks):
@@ -201,7 +202,7 @@ def run_federation(grid: Grid, plan: Plan, on_round: Callable[[dict], None] | No
         state["history"].append(row)
         state["round"] = rnd
         if record(state, val_loss, rnd, tspec):
-            save_weights(arrays.to_torch_state_dict(), out)
+            save_weights(kept.to_torch_state_dict(), out)
         state["seconds"] = time.time() - start
         _save_checkpoint(out, arrays, strategy, state)
         write_csv(state["history"], out / LOG)

@@ -105,7 +105,8 @@ class TrainSpec:
     batch_size: int = 128
     lr: float = 1e-4
     # >0: validate and keep an exponential moving average of the weights (this decay per step)
-    # instead of the raw weights, which keep training (ichfed train only, not federations)
+    # instead of the raw weights, which keep training (in a federation the average travels
+    # with the weights: Trainer.travelling_state)
     average_decay: float = 0.0
     max_epochs: int = 200
     patience: int = 10
