@@ -2,20 +2,26 @@
 results, a rerun that skips finished stages, and the report rendered by headless Chromium."""
 
 import csv
+import json
 import math
 import shutil
 import subprocess
 
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from ichfed.cli import app
+from ichfed.experiment import study as study_module
+from ichfed.infer.predict import segment_prepared
 from ichfed.metrics.evaluate import summarize
+from ichfed.preprocess.resample import plan_grid
 
 pytestmark = pytest.mark.xdist_group("ray")  # one local Ray cluster at a time
 
 MODELS = {"single-nih", "single-vumc", "cwt", "pooled", "threshold"}
 SITES = {"nih", "vumc", "thin", "lowdose"}
+CPU = torch.device("cpu")
 
 
 def _rows(path):
@@ -74,6 +80,28 @@ def test_rerun_skips_finished_stages(study):
     assert weights.stat().st_mtime_ns == before
     changed = CliRunner().invoke(app, [*args[:-2], "--seed", "1"])
     assert changed.exit_code == 1 and "other settings" in changed.output
+
+
+def test_each_model_is_evaluated_at_its_own_pixel_size(study, tmp_path, monkeypatch):
+    """As `ichfed predict` would: each model on a scan prepared at its own working pixel size
+    (the single-site models' differ, each its own site's median), not the first model's."""
+    out, _, _ = study
+    sizes = {m: json.loads((out / "models" / m / "config.json").read_text())["model"][
+        "inplane_mm"] for m in MODELS - {"threshold"}}
+    assert sizes["single-nih"] != sizes["single-vumc"]
+    seen = []
+
+    def recording(prep, model, device):
+        seen.append(prep.grid == plan_grid(prep.canonical.data.shape, prep.canonical.spacing,
+                                           model.spec.working_mm))
+        return segment_prepared(prep, model, device)
+
+    monkeypatch.setattr(study_module, "segment_prepared", recording)
+    spec = study_module.StudySpec(kinds=("single", "cwt", "pooled", "threshold"))
+    tests = {site: out / "data" / f"{site}-test" for site in SITES}
+    study_module.evaluate_all(tmp_path, spec, tests, {m: out / "models" / m for m in MODELS},
+                              CPU)
+    assert len(seen) == len(sizes) * len(SITES) * 2 and all(seen)
 
 
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium not installed "

@@ -55,6 +55,12 @@ def bone_and_top(spec: ModelSpec) -> tuple[float, float]:
     return CORTEX_HU * spec.hu_scale, intensity_range(spec)[1]
 
 
+def preprocessing(spec: ModelSpec) -> tuple:
+    """What `prepare_scan` reads of a spec: models that agree on it can share a prepared scan
+    (a study's models work at the pixel sizes of their own training sites)."""
+    return spec.working_mm, spec.hu_window, spec.hu_scale, spec.skull_context
+
+
 def prepare_scan(ct: CTVolume, spec: ModelSpec, mask: np.ndarray | None = None) -> PreparedScan:
     can = to_canonical(ct.data, ct.affine)
     grid = plan_grid(can.data.shape, can.spacing, spec.working_mm)

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from ichfed.baseline import ThresholdBaseline
-from ichfed.data.prepare import prepare_scan
+from ichfed.data.prepare import prepare_scan, preprocessing
 from ichfed.errors import IchfedError
 from ichfed.experiment.sites import DEFAULT_SITES, SiteEntry, check_sites, gather
 from ichfed.federated.plan import Plan
@@ -138,7 +138,8 @@ def fit_baseline(roots: list[Path], folder: Path, seed: int, per_site: int = 10)
 
 def evaluate_all(out: Path, spec: StudySpec, tests: dict[str, Path], folders: dict[str, Path],
                  device: torch.device, on_case=None) -> list[dict]:
-    """Every model on every test scan; each scan is read and prepared once for all networks.
+    """Every model on every test scan, as `ichfed predict` would; each scan is read once and
+    prepared once for all the networks with the same preprocessing (pixel size, window).
     Writes predictions/<model>/<site>/<case>_mask.nii.gz and results.csv."""
     if (out / "results.csv").exists():
         from ichfed.report.tables import read_csv
@@ -147,15 +148,16 @@ def evaluate_all(out: Path, spec: StudySpec, tests: dict[str, Path], folders: di
     nets = {n: load_model(f, device) for n, f in folders.items() if (f / "config.json").exists()}
     baselines = {n: ThresholdBaseline(**json.loads((f / "baseline.json").read_text())["baseline"])
                  for n, f in folders.items() if (f / "baseline.json").exists()}
-    model_spec = next(iter(nets.values())).spec if nets else None
+    specs = {preprocessing(m.spec): m.spec for m in nets.values()}
     rows = []
     for site, root in tests.items():
         role = "train site" if site in spec.train_sites else "holdout"
         for case in open_site(root).labelled:
             ct = read_ct(case.image)
             truth, affine = read_mask(case.mask)
-            prepared = prepare_scan(ct, model_spec) if nets else None
-            masks = {n: segment_prepared(prepared, m, device) for n, m in nets.items()}
+            prepared = {key: prepare_scan(ct, spec) for key, spec in specs.items()}
+            masks = {n: segment_prepared(prepared[preprocessing(m.spec)], m, device)
+                     for n, m in nets.items()}
             masks.update({n: b.predict(ct) for n, b in baselines.items()})
             for name, mask in masks.items():
                 write_mask(mask, ct, out / "predictions" / name / site / f"{case.name}_mask.nii.gz")
