@@ -1,7 +1,8 @@
 """The hospital's side: a Flower ClientApp that trains and validates on its own site only.
 
-Replies carry weights (and Adam state for `cwt --carry-optimizer`) and aggregate numbers: the
-site's name, a loss, a patch count, seconds. Never case ids, file names or images.
+Replies carry weights, their moving average where the preset keeps one (see
+`Trainer.travelling_state`), Adam state for `cwt --carry-optimizer`, and aggregate numbers:
+the site's name, a loss, a patch count, seconds. Never case ids, file names or images.
 
 Where Adam's state does not travel, each site keeps its own between rounds in Flower's
 `Context.state` (kept by the SuperNode for the run, in the simulation and in a deployment), as
