@@ -15,7 +15,7 @@ from ichfed.model.config import ModelSpec, TrainSpec
 from ichfed.model.network import build_network
 from ichfed.train.calibrate import dice_by_rule, rule_key
 from ichfed.train.fit import make_patches, split_site
-from ichfed.train.trainer import Trainer, kept_weights
+from ichfed.train.trainer import Trainer, kept_weights, training_trainer
 
 
 @dataclass
@@ -53,23 +53,12 @@ def open_local_site(root: str | Path, spec: ModelSpec, tspec: TrainSpec,
     return _OPEN[key]
 
 
-def site_trainer(spec: ModelSpec, tspec: TrainSpec, device: torch.device,
-                 weights: dict | None = None) -> Trainer:
-    """`ichfed train`'s Trainer (with its moving average where the preset keeps one), holding
-    a travelling state (`Trainer.travelling_state`) where one is given."""
-    trainer = Trainer(spec, tspec, device)
-    if tspec.average_decay > 0:
-        trainer.keep_average(tspec.average_decay)
-    if weights is not None:
-        trainer.load_travelling_state(weights)
-    return trainer
-
-
 def local_update(site: LocalSite, spec: ModelSpec, tspec: TrainSpec, device: torch.device,
                  weights: dict, epoch: int, optimizer: dict | None = None,
                  proximal_mu: float = 0.0) -> Update:
     """One local epoch from the given travelling state (and Adam state, when it travels)."""
-    trainer = site_trainer(spec, tspec, device, weights)
+    trainer = training_trainer(spec, tspec, device)
+    trainer.load_travelling_state(weights)
     if optimizer is not None:
         trainer.optimizer.load_state_dict(optimizer)
     start = time.time()

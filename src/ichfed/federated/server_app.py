@@ -20,7 +20,6 @@ from flwr.serverapp import Grid, ServerApp
 from flwr.supercore.inflatable.inflatable_utils import ObjectPushError
 
 from ichfed.errors import IchfedError
-from ichfed.federated.local import site_trainer
 from ichfed.federated.payload import payload_bytes, problem_with
 from ichfed.federated.plan import Plan, plan_from
 from ichfed.federated.strategies import build_strategy
@@ -30,7 +29,7 @@ from ichfed.report.tables import write_csv
 from ichfed.train.calibrate import RULES, choose, rule_key
 from ichfed.train.fit import CHECKPOINT
 from ichfed.train.stopping import record, stop_reason
-from ichfed.train.trainer import kept_weights
+from ichfed.train.trainer import kept_weights, training_trainer
 
 LOG = "federation.csv"
 RETRIES = 3  # a site that dropped out is asked again this many times
@@ -39,7 +38,7 @@ RETRY_WAIT_S = 5.0
 
 def initial_weights(plan: Plan) -> dict:
     """The same initial network `ichfed train` builds for this seed, as a travelling state."""
-    return site_trainer(plan.model, plan.train, torch.device("cpu")).travelling_state()
+    return training_trainer(plan.model, plan.train, torch.device("cpu")).travelling_state()
 
 
 def discover_sites(grid: Grid, plan: Plan) -> tuple[dict[int, str], list[float]]:

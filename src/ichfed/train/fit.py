@@ -17,7 +17,7 @@ from ichfed.model.bundle import CONFIG, load_weights, save_config, save_weights
 from ichfed.model.config import ModelSpec, TrainSpec
 from ichfed.train.calibrate import choose, dice_by_rule
 from ichfed.train.stopping import record, stop_reason
-from ichfed.train.trainer import Trainer
+from ichfed.train.trainer import Trainer, training_trainer
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -97,9 +97,7 @@ def fit(train_scans: list[PreparedScan], val_scans: list[PreparedScan], spec: Mo
     epoch's, see `_keep_better`), write its config; returns the training summary."""
     out.mkdir(parents=True, exist_ok=True)
     train_patches, val_patches = make_patches(train_scans, val_scans, spec, tspec, device)
-    trainer = Trainer(spec, tspec, device)
-    if tspec.average_decay > 0:
-        trainer.keep_average(tspec.average_decay)
+    trainer = training_trainer(spec, tspec, device)
     state = {"epoch": 0, "best": float("inf"), "best_step": 0, "wait": 0, "history": [],
              "seconds": 0.0}
     checkpoint = out / CHECKPOINT

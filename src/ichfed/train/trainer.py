@@ -31,6 +31,15 @@ def kept_weights(state: dict) -> dict:
     return average or state
 
 
+def training_trainer(spec: ModelSpec, tspec: TrainSpec, device: torch.device) -> "Trainer":
+    """The Trainer a site's training runs (`ichfed train`, a federated round): with the
+    moving average of the weights where the preset keeps one."""
+    trainer = Trainer(spec, tspec, device)
+    if tspec.average_decay > 0:
+        trainer.keep_average(tspec.average_decay)
+    return trainer
+
+
 def native_bf16(device: torch.device) -> bool:
     """Whether to train `device` in bf16: CUDA GPUs (the GPU path always has; Ampere and later
     compute it natively), and CPUs with AVX512-BF16 or AMX (on other CPUs oneDNN emulates bf16,
