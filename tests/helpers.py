@@ -86,6 +86,27 @@ def write_dicom_series(data: np.ndarray, affine: np.ndarray, folder: Path, *,
     return folder
 
 
+def compress_dicom_series(folder: Path, syntax: str) -> Path:
+    """Transcode every file of a series in place to a compressed transfer syntax (a
+    `gdcm.TransferSyntax` name), as a PACS export would store it; pydicom cannot encode these."""
+    import gdcm
+
+    for path in sorted(folder.glob("*.dcm")):
+        reader = gdcm.ImageReader()
+        reader.SetFileName(str(path))
+        assert reader.Read(), path
+        change = gdcm.ImageChangeTransferSyntax()
+        change.SetTransferSyntax(gdcm.TransferSyntax(getattr(gdcm.TransferSyntax, syntax)))
+        change.SetInput(reader.GetImage())
+        assert change.Change(), (path, syntax)
+        writer = gdcm.ImageWriter()
+        writer.SetFileName(str(path))
+        writer.SetFile(reader.GetFile())
+        writer.SetImage(change.GetOutput())
+        assert writer.Write(), path
+    return folder
+
+
 def tree_state(root: Path) -> dict:
     """Every file's size and mtime: to assert that a command changed nothing."""
     files = (p for p in root.rglob("*") if p.is_file())

@@ -5,7 +5,7 @@ import pytest
 
 from ichfed.errors import InputError
 from ichfed.io import read_ct
-from tests.helpers import tiny_head, write_dicom_series
+from tests.helpers import compress_dicom_series, tiny_head, write_dicom_series
 
 RAS = np.array([[0.5, 0, 0, -12.0], [0, 0.5, 0, -10.0], [0, 0, 5.0, 20.0], [0, 0, 0, 1]])
 LPS = np.array([[-0.5, 0, 0, 12.0], [0, -0.5, 0, 10.0], [0, 0, 5.0, 20.0], [0, 0, 0, 1]])
@@ -23,6 +23,21 @@ def test_dicom_round_trip(tmp_path, affine, reverse):
     np.testing.assert_allclose(ct.data, vol, atol=1e-4)
     np.testing.assert_allclose(ct.affine, affine, atol=1e-4)
     assert any("tilt" in n for n in ct.notes) == (affine is TILT)
+
+
+@pytest.mark.parametrize("syntax, uid", [("JPEGLosslessProcess14_1", "1.2.840.10008.1.2.4.70"),
+                                         ("JPEGLSLossless", "1.2.840.10008.1.2.4.80"),
+                                         ("JPEG2000Lossless", "1.2.840.10008.1.2.4.90")])
+def test_compressed_series_read_as_the_uncompressed_one(tmp_path, syntax, uid):
+    """PACS exports are often JPEG Lossless, which pydicom decodes only through a plugin."""
+    import pydicom
+
+    vol = tiny_head(shape=(20, 20, 6))
+    compress_dicom_series(write_dicom_series(vol, LPS, tmp_path / "d"), syntax)
+    assert pydicom.dcmread(next((tmp_path / "d").glob("*.dcm"))).file_meta.TransferSyntaxUID == uid
+    ct = read_ct(tmp_path / "d")
+    np.testing.assert_array_equal(ct.data, np.maximum(np.round(vol), -1024))
+    np.testing.assert_allclose(ct.affine, LPS, atol=1e-4)
 
 
 def test_uneven_spacing_is_resampled(tmp_path):
