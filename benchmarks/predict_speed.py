@@ -61,7 +61,7 @@ def main() -> None:
     working = args.inplane_mm
     if working == "nih":
         working = float(np.median(BUILTIN["nih"].scanners[0].inplane_mm))
-    spec = replace(spec, inplane_mm=working).resolved([])
+    spec = replace(spec, inplane_mm=working, slice_mm=5.0).resolved([])  # nih: 5 mm
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         torch.manual_seed(0)

@@ -136,7 +136,8 @@ def test_only_weights_and_aggregates_cross_the_network(cwt_runs):
     seen, _, initial = cwt_runs
     weight_keys, network_keys = set(initial), set(kept_weights(initial))
     assert network_keys < weight_keys  # training messages carry the moving average too
-    config_keys = {"server-round", "proximal-mu", "name", "inplane-mm", "calibrate"}
+    config_keys = {"server-round", "proximal-mu", "name", "inplane-mm", "slice-mm",
+                   "calibrate"}
     rules = {rule_key(rule) for rule in RULES}  # mean Dice per lesion rule
     metric_keys = {"train-loss", "num-examples", "train-seconds", "val-loss", "val-seconds",
                    *rules}
@@ -152,7 +153,8 @@ def test_only_weights_and_aggregates_cross_the_network(cwt_runs):
         for record in content.config_records.values():
             assert set(record.keys()) <= config_keys
             assert all(v in ("alpha", "beta") for k, v in record.items() if k == "name")
-            assert all(isinstance(v, float) for k, v in record.items() if k == "inplane-mm")
+            assert all(isinstance(v, float) for k, v in record.items()
+                       if k in ("inplane-mm", "slice-mm"))
         for record in content.metric_records.values():
             assert set(record.keys()) <= metric_keys
             assert all(isinstance(v, int | float) for v in record.values())

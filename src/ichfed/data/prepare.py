@@ -58,15 +58,17 @@ def bone_and_top(spec: ModelSpec) -> tuple[float, float]:
 def preprocessing(spec: ModelSpec) -> tuple:
     """What `prepare_scan` reads of a spec: models that agree on it can share a prepared scan
     (a study's models work at the pixel sizes of their own training sites)."""
-    return spec.working_mm, spec.hu_window, spec.hu_scale, spec.skull_context
+    return (spec.working_mm, spec.working_slice_mm, spec.hu_window, spec.hu_scale,
+            spec.skull_context)
 
 
 def prepare_scan(ct: CTVolume, spec: ModelSpec, mask: np.ndarray | None = None) -> PreparedScan:
     can = to_canonical(ct.data, ct.affine)
-    grid = plan_grid(can.data.shape, can.spacing, spec.working_mm)
+    grid = plan_grid(can.data.shape, can.spacing, spec.working_mm, spec.working_slice_mm)
     hu = to_work(can.data, grid)
-    spacing = can.spacing if grid.identity else (spec.working_mm, spec.working_mm,
-                                                 can.spacing[2])
+    inplane = (can.spacing[:2] if grid.work_shape[:2] == grid.native_shape[:2]
+               else (spec.working_mm, spec.working_mm))
+    spacing = (*inplane, can.spacing[2] * grid.slab)
     brain = brain_mask(hu, spacing)
     label = None
     if mask is not None:
@@ -75,10 +77,11 @@ def prepare_scan(ct: CTVolume, spec: ModelSpec, mask: np.ndarray | None = None) 
                         tuple(float(s) for s in spacing))
 
 
-def inplane_spacings(root: str | Path) -> list[float]:
-    """The in-plane pixel size of every labelled case (from the headers where possible)."""
-    return [float(np.mean(to_canonical_spacing(case.image)[:2]))
-            for case in open_site(root).labelled]
+def site_spacings(root: str | Path) -> list[tuple[float, float]]:
+    """(in-plane pixel, slice thickness) in mm of every labelled case (from the headers where
+    possible): what `auto` in a model's spec resolves from."""
+    spacings = [to_canonical_spacing(case.image) for case in open_site(root).labelled]
+    return [(float(np.mean(s[:2])), float(s[2])) for s in spacings]
 
 
 def load_site_scans(root: str | Path, spec: ModelSpec,
@@ -98,7 +101,7 @@ def _cached(site, spec: ModelSpec, cache: Path) -> list[PreparedScan]:
     """Keyed by the files' names, sizes and times and by the preprocessing settings."""
     key = hashlib.sha256(json.dumps([
         __version__, str(Path(site.root).resolve()), spec.hu_window, spec.hu_scale,
-        spec.inplane_mm, spec.skull_context,
+        spec.inplane_mm, spec.slice_mm, spec.skull_context,
         [(str(p), p.stat().st_size, p.stat().st_mtime_ns)
          for c in site.labelled for p in (c.image, c.mask)]], default=str).encode()).hexdigest()
     path = cache / f"{key[:32]}.pkl"

@@ -19,7 +19,7 @@ import numpy as np
 from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 
-from ichfed.data.prepare import inplane_spacings
+from ichfed.data.prepare import site_spacings
 from ichfed.device import resolve_device
 from ichfed.federated.local import (
     LocalSite,
@@ -54,7 +54,8 @@ def _site(context: Context, plan: Plan, config: ConfigRecord) -> tuple[LocalSite
 
 
 def _spec(plan: Plan, config: ConfigRecord) -> ModelSpec:
-    return replace(plan.model, inplane_mm=float(config["inplane-mm"]) or None)
+    return replace(plan.model, inplane_mm=float(config["inplane-mm"]) or None,
+                   slice_mm=float(config["slice-mm"]) or None)
 
 
 def make_client_app(fallback: dict | None = None) -> ClientApp:
@@ -64,9 +65,10 @@ def make_client_app(fallback: dict | None = None) -> ClientApp:
     @app.query()
     def name(msg: Message, context: Context) -> Message:
         root = _root(context, plan_from(context.run_config, fallback or {}))
-        pixel = float(np.median(inplane_spacings(root)))
-        return Message(RecordDict({"site": ConfigRecord({"name": open_site(root).name,
-                                                         "inplane-mm": pixel})}), reply_to=msg)
+        pixel, thickness = (float(v) for v in np.median(site_spacings(root), axis=0))
+        return Message(RecordDict({"site": ConfigRecord({
+            "name": open_site(root).name, "inplane-mm": pixel, "slice-mm": thickness})}),
+            reply_to=msg)
 
     @app.train()
     def train(msg: Message, context: Context) -> Message:

@@ -41,9 +41,10 @@ def initial_weights(plan: Plan) -> dict:
     return training_trainer(plan.model, plan.train, torch.device("cpu")).travelling_state()
 
 
-def discover_sites(grid: Grid, plan: Plan) -> tuple[dict[int, str], list[float]]:
+def discover_sites(grid: Grid, plan: Plan) -> tuple[dict[int, str], list[tuple[float, float]]]:
     """Wait for the plan's number of sites, then ask each for its name (the strategies order
-    sites by name, since node ids change from run to run) and its median pixel size."""
+    sites by name, since node ids change from run to run) and its median pixel size and slice
+    thickness."""
     deadline = time.time() + plan.round_timeout
     while len(nodes := list(grid.get_node_ids())) < plan.num_sites:
         if time.time() > deadline:
@@ -56,7 +57,8 @@ def discover_sites(grid: Grid, plan: Plan) -> tuple[dict[int, str], list[float]]
         if reply.has_error():
             raise IchfedError(f"a site failed to start: {reply.error.reason}")
         names[reply.metadata.src_node_id] = str(reply.content["site"]["name"])
-        pixels.append(float(reply.content["site"]["inplane-mm"]))
+        site = reply.content["site"]
+        pixels.append((float(site["inplane-mm"]), float(site["slice-mm"])))
     if len(set(names.values())) < len(names):
         raise IchfedError(f"two sites share a name: {sorted(names.values())}")
     return names, pixels
@@ -151,7 +153,8 @@ def run_federation(grid: Grid, plan: Plan, on_round: Callable[[dict], None] | No
     out.mkdir(parents=True, exist_ok=True)
     names, pixels = discover_sites(grid, plan)
     plan = replace(plan, model=plan.model.resolved(pixels))
-    settings = {"inplane-mm": plan.model.working_mm or 0.0}  # 0: each scan's own grid
+    settings = {"inplane-mm": plan.model.working_mm or 0.0,  # 0: each scan's own grid
+                "slice-mm": plan.model.working_slice_mm or 0.0}
     order = sorted(names, key=names.get)
     strategy = build_strategy(plan, order)
     arrays = ArrayRecord(initial_weights(plan))

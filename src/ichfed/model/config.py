@@ -34,6 +34,10 @@ class ModelSpec:
     # back. "auto": the median of the training sites (resolved when training starts);
     # "native" or None: no resampling (the paper).
     inplane_mm: float | str | None = "auto"
+    # Slice thickness (mm) the network works at: a scan with slices at least 1.5x thinner is
+    # averaged in slabs of whole slices to it (preprocess/resample.py). "auto": the median of
+    # the training sites; "native" or None: every scan's own slices.
+    slice_mm: float | str | None = "auto"
 
     def __post_init__(self) -> None:
         if self.skull_context and self.hu_window is None:
@@ -45,13 +49,22 @@ class ModelSpec:
         """The resolved in-plane spacing, or None for the scan's own grid."""
         return float(self.inplane_mm) if isinstance(self.inplane_mm, int | float) else None
 
-    def resolved(self, spacings: list[float]) -> "ModelSpec":
-        """`auto` becomes the median of the training scans' in-plane spacings, `native` None."""
-        if self.inplane_mm == "auto":
-            return replace(self, inplane_mm=round(float(np.median(spacings)), 4))
-        if self.inplane_mm in ("native", None):
-            return replace(self, inplane_mm=None)
-        return replace(self, inplane_mm=float(self.inplane_mm))
+    @property
+    def working_slice_mm(self) -> float | None:
+        """The resolved slice thickness, or None for every scan's own."""
+        return float(self.slice_mm) if isinstance(self.slice_mm, int | float) else None
+
+    def resolved(self, spacings: list[tuple[float, float]]) -> "ModelSpec":
+        """`auto` becomes the median of the training scans' (in-plane, slice) spacings,
+        `native` None."""
+        def one(value, median):
+            if value == "auto":
+                return round(float(median), 4)
+            return None if value in ("native", None) else float(value)
+        pixels = [p for p, _ in spacings] or [np.nan]
+        slices = [s for _, s in spacings] or [np.nan]
+        return replace(self, inplane_mm=one(self.inplane_mm, np.median(pixels)),
+                       slice_mm=one(self.slice_mm, np.median(slices)))
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -63,6 +76,7 @@ class ModelSpec:
         data.setdefault("mirror", False)  # folders from before mirroring
         data.setdefault("output_prior", 0.0)  # folders from before the prior
         data.setdefault("skull_context", False)  # folders from before it
+        data.setdefault("slice_mm", None)  # folders from before slabs: every scan's own slices
         data["features"] = tuple(data["features"])
         if data.get("hu_window") is not None:
             data["hu_window"] = tuple(data["hu_window"])

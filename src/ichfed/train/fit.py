@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from ichfed.data import PatchSet, PreparedScan, load_site_scans
-from ichfed.data.prepare import bone_and_top, inplane_spacings, intensity_range
+from ichfed.data.prepare import bone_and_top, intensity_range, site_spacings
 from ichfed.errors import IchfedError
 from ichfed.io import open_site
 from ichfed.model.bundle import CONFIG, load_weights, save_config, save_weights
@@ -178,7 +178,7 @@ def train_sites(sites: list[Path], out: Path, spec: ModelSpec, tspec: TrainSpec,
     """One model from one or more sites pooled (the centralized reference). Each site is split
     into train and validation scans on its own, so every site is represented in both."""
     check_out(out, resume)
-    spec = spec.resolved([s for root in sites for s in inplane_spacings(root)])
+    spec = spec.resolved([s for root in sites for s in site_spacings(root)])
     train, val, names = [], [], []
     for root in sites:
         names.append(open_site(root).name)
