@@ -10,7 +10,7 @@ SCRIPTS = [("synth_speed.py", []), ("predict_speed.py", ["--preset", "paper"]),
            ("train_speed.py", ["--preset", "paper", "--scans", "1", "--max-patches", "24",
                                "--reference"]),
            ("federation_overhead.py", []), ("phantom_sites.py", ["--cases", "20"]),
-           ("quality.py", []), ("resolution.py", [])]
+           ("quality.py", []), ("resolution.py", []), ("slice_thickness.py", [])]
 GPU_SCRIPTS = [("train_speed.py", ["--preset", "paper", "--device", "cuda", "--compile",
                                    "--reference"]),
                ("train_speed.py", ["--preset", "paper", "--device", "cuda"]),
