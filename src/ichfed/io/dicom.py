@@ -5,8 +5,8 @@ Decisions, so that users know what they get:
 - gantry tilt is kept as a sheared affine (no resampling: voxels stay as acquired);
 - a gap larger than 1.5x the usual spacing is a missing slice and an error;
 - smaller unevenness (>1% of the spacing) is resampled linearly to the median spacing;
-- compressed pixel data (JPEG Lossless, JPEG-LS, JPEG 2000, RLE: what PACS exports) is decoded
-  by pydicom through GDCM, a dependency.
+- compressed pixel data as PACS exports it is decoded by pydicom: RLE by itself, JPEG Lossless,
+  JPEG-LS and JPEG 2000 through GDCM, a dependency.
 """
 
 from collections import defaultdict

@@ -9,11 +9,11 @@ convention, what scipy's linear zoom with grid_mode=True gives, but on every cor
 only the bookkeeping of exact shapes is written here.
 
 Nor do they share one slice thickness: a model trained on 5 mm slices sees a 2 mm slice as a
-noisier, sharper image than any it learned from (trained on nih, the thin site's bleed-free
-scans got 2-7 mL of false positives each). A scan with slices at least 1.5 times thinner than
-the model's is averaged in slabs of whole slices, as a scanner reconstructs thick slices from
-thin ones, and the output is interpolated back to every thin slice. Thicker slices are never
-made up.
+sharper image (less partial volume) than any it learned from (trained on nih, the thin site's
+bleed-free scans got 2-7 mL of false positives each). A scan with slices at least 1.5 times
+thinner than the model's is averaged in slabs of whole slices, as a scanner reconstructs thick
+slices from thin ones, and the output is interpolated back to every thin slice. Thicker slices
+are never made up.
 """
 
 from dataclasses import dataclass
