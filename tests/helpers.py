@@ -4,8 +4,14 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
-from pydicom.dataset import FileDataset, FileMetaDataset
-from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
+from pydicom.sequence import Sequence
+from pydicom.uid import (
+    CTImageStorage,
+    EnhancedCTImageStorage,
+    ExplicitVRLittleEndian,
+    generate_uid,
+)
 
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 
@@ -84,6 +90,55 @@ def write_dicom_series(data: np.ndarray, affine: np.ndarray, folder: Path, *,
         ds.PixelData = (np.round(data[:, :, k].T) + 1024).astype(np.int16).tobytes()
         ds.save_as(folder / name, enforce_file_format=True)
     return folder
+
+
+def _item(**attributes) -> Dataset:
+    item = Dataset()
+    for keyword, value in attributes.items():
+        setattr(item, keyword, value)
+    return item
+
+
+def write_enhanced_ct(data: np.ndarray, affine: np.ndarray, path: Path,
+                      frame_order: tuple[int, ...] | None = None) -> Path:
+    """Write (I, J, K) HU data as one enhanced (multi-frame) CT file, as newer scanners export:
+    geometry per frame in functional groups, frames stored in `frame_order` (slice indices)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lps = LPS_TO_RAS @ affine
+    col_step, row_step = lps[:3, 0], lps[:3, 1]
+    row_dir, col_dir = col_step / np.linalg.norm(col_step), row_step / np.linalg.norm(row_step)
+    order = list(range(data.shape[2]) if frame_order is None else frame_order)
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = EnhancedCTImageStorage
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
+    ds.SOPClassUID = EnhancedCTImageStorage
+    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
+    ds.SeriesNumber, ds.SeriesDescription, ds.Modality = 3, "HEAD ENHANCED", "CT"
+    ds.SharedFunctionalGroupsSequence = Sequence([_item(
+        PixelMeasuresSequence=Sequence([_item(
+            PixelSpacing=[float(np.linalg.norm(row_step)), float(np.linalg.norm(col_step))],
+            SliceThickness=float(abs(lps[2, 2])))]),
+        PlaneOrientationSequence=Sequence([_item(
+            ImageOrientationPatient=[float(v) for v in (*row_dir, *col_dir)])]),
+        PixelValueTransformationSequence=Sequence([_item(
+            RescaleSlope=1, RescaleIntercept=-1024, RescaleType="HU")]))])
+    ds.PerFrameFunctionalGroupsSequence = Sequence([_item(PlanePositionSequence=Sequence([_item(
+        ImagePositionPatient=[float(v) for v in lps[:3, :3] @ [0, 0, k] + lps[:3, 3]])]))
+        for k in order])
+    ds.NumberOfFrames = len(order)
+    ds.Rows, ds.Columns = data.shape[1], data.shape[0]
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.BitsAllocated = ds.BitsStored = 16
+    ds.HighBit = 15
+    ds.PixelRepresentation = 1
+    frames = np.stack([data[:, :, k].T for k in order])
+    ds.PixelData = (np.round(frames) + 1024).astype(np.int16).tobytes()
+    ds.save_as(path, enforce_file_format=True)
+    return path
 
 
 def compress_dicom_series(folder: Path, syntax: str) -> Path:

@@ -5,7 +5,12 @@ import pytest
 
 from ichfed.errors import InputError
 from ichfed.io import read_ct
-from tests.helpers import compress_dicom_series, tiny_head, write_dicom_series
+from tests.helpers import (
+    compress_dicom_series,
+    tiny_head,
+    write_dicom_series,
+    write_enhanced_ct,
+)
 
 RAS = np.array([[0.5, 0, 0, -12.0], [0, 0.5, 0, -10.0], [0, 0, 5.0, 20.0], [0, 0, 0, 1]])
 LPS = np.array([[-0.5, 0, 0, 12.0], [0, -0.5, 0, 10.0], [0, 0, 5.0, 20.0], [0, 0, 0, 1]])
@@ -23,6 +28,27 @@ def test_dicom_round_trip(tmp_path, affine, reverse):
     np.testing.assert_allclose(ct.data, vol, atol=1e-4)
     np.testing.assert_allclose(ct.affine, affine, atol=1e-4)
     assert any("tilt" in n for n in ct.notes) == (affine is TILT)
+
+
+@pytest.mark.parametrize("affine", [LPS, TILT], ids=["LPS", "tilt"])
+def test_enhanced_multiframe_ct_read_as_the_classic_series(tmp_path, affine):
+    """Newer scanners export one multi-frame file per series, its geometry per frame; the frames
+    come out in scan order whatever order the file stores them in."""
+    vol = tiny_head(shape=(20, 18, 7))
+    write_dicom_series(vol, affine, tmp_path / "classic")
+    write_enhanced_ct(vol, affine, tmp_path / "enhanced" / "CT.dcm",
+                      frame_order=(3, 0, 6, 1, 5, 2, 4))
+    classic, enhanced = read_ct(tmp_path / "classic"), read_ct(tmp_path / "enhanced")
+    np.testing.assert_array_equal(enhanced.data, classic.data)
+    np.testing.assert_allclose(enhanced.affine, affine, atol=1e-4)
+    assert enhanced.notes == classic.notes
+
+
+def test_enhanced_ct_missing_frame_named(tmp_path):
+    write_enhanced_ct(tiny_head(shape=(20, 18, 7)), LPS, tmp_path / "e" / "CT.dcm",
+                      frame_order=(0, 1, 2, 4, 5, 6))
+    with pytest.raises(InputError, match="slice missing after CT.dcm frame 3"):
+        read_ct(tmp_path / "e")
 
 
 @pytest.mark.parametrize("syntax, uid", [("JPEGLosslessProcess14_1", "1.2.840.10008.1.2.4.70"),

@@ -2,6 +2,8 @@
 
 Decisions, so that users know what they get:
 - slices are ordered by their position along the slice normal, never by file name;
+- classic CT (one file per slice) and enhanced CT (one multi-frame file, geometry in its
+  functional groups) are read alike: every frame is one slice;
 - gantry tilt is kept as a sheared affine (no resampling: voxels stay as acquired);
 - a gap larger than 1.5x the usual spacing is a missing slice and an error;
 - smaller unevenness (>1% of the spacing) is resampled linearly to the median spacing;
@@ -10,6 +12,7 @@ Decisions, so that users know what they get:
 """
 
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +27,70 @@ MISSING_SLICE_FACTOR = 1.5
 UNEVEN_TOLERANCE = 0.01
 
 
-def _headers(folder: Path) -> list[tuple[Path, pydicom.Dataset]]:
+@dataclass(frozen=True)
+class _Slice:
+    """One image plane with its geometry, whether it is a file or a frame of a multi-frame file."""
+
+    path: Path
+    frame: int | None  # index into a multi-frame file's frames; None for a one-slice file
+    orientation: tuple[float, ...]
+    position: tuple[float, ...]
+    spacing: tuple[float, ...]  # (row spacing, column spacing) in mm
+    slope: float
+    intercept: float
+    series_uid: str
+    series_label: str
+
+    @property
+    def name(self) -> str:
+        return self.path.name if self.frame is None else f"{self.path.name} frame {self.frame + 1}"
+
+
+def _functional(ds: pydicom.Dataset, frame: pydicom.Dataset, sequence: str, keyword: str):
+    """An enhanced-CT attribute from a frame's own functional group, else the shared one."""
+    for group in (frame, *ds.get("SharedFunctionalGroupsSequence", [])):
+        for item in group.get(sequence, []):
+            if keyword in item:
+                return item[keyword].value
+    return None
+
+
+def _spacing(path: Path, value) -> tuple[float, ...]:
+    if value is None or len(value) != 2 or min(map(float, value)) <= 0:
+        raise InputError(path, f"pixel spacing missing or invalid ({value})")
+    return tuple(map(float, value))
+
+
+def _slices_of(path: Path, ds: pydicom.Dataset) -> list[_Slice]:
+    """The image planes of one file: itself, or each frame of an enhanced (multi-frame) CT."""
+    series = (str(ds.get("SeriesInstanceUID", "unknown")),
+              f"{ds.get('SeriesNumber', '?')} '{ds.get('SeriesDescription', '')}'")
+    frames = ds.get("PerFrameFunctionalGroupsSequence")
+    if frames is None:
+        if "ImagePositionPatient" not in ds or "ImageOrientationPatient" not in ds:
+            return []
+        return [_Slice(path, None, tuple(map(float, ds.ImageOrientationPatient)),
+                       tuple(map(float, ds.ImagePositionPatient)),
+                       _spacing(path, ds.get("PixelSpacing")),
+                       float(ds.get("RescaleSlope", 1.0)), float(ds.get("RescaleIntercept", 0.0)),
+                       *series)]
+    found = []
+    for index, frame in enumerate(frames):
+        position = _functional(ds, frame, "PlanePositionSequence", "ImagePositionPatient")
+        orientation = _functional(ds, frame, "PlaneOrientationSequence", "ImageOrientationPatient")
+        if position is None or orientation is None:
+            return []
+        spacing = _functional(ds, frame, "PixelMeasuresSequence", "PixelSpacing")
+        slope = _functional(ds, frame, "PixelValueTransformationSequence", "RescaleSlope")
+        intercept = _functional(ds, frame, "PixelValueTransformationSequence", "RescaleIntercept")
+        found.append(_Slice(path, index, tuple(map(float, orientation)),
+                            tuple(map(float, position)), _spacing(path, spacing),
+                            1.0 if slope is None else float(slope),
+                            0.0 if intercept is None else float(intercept), *series))
+    return found
+
+
+def _headers(folder: Path) -> list[_Slice]:
     try:
         files = sorted(p for p in folder.rglob("*") if p.is_file())
     except PermissionError as exc:
@@ -37,26 +103,23 @@ def _headers(folder: Path) -> list[tuple[Path, pydicom.Dataset]]:
             ds = pydicom.dcmread(path, stop_before_pixels=True)
         except (InvalidDicomError, OSError, ValueError, EOFError):
             continue
-        if "ImagePositionPatient" in ds and "ImageOrientationPatient" in ds:
-            found.append((path, ds))
+        found.extend(_slices_of(path, ds))
     if not found:
         raise InputError(folder, "no DICOM image files with position and orientation found")
     return found
 
 
-def _describe(uid: str, items: list) -> str:
-    ds = items[0][1]
-    label = f"{ds.get('SeriesNumber', '?')} '{ds.get('SeriesDescription', '')}'"
-    return f"{label} ({len(items)} images, UID {uid})"
+def _describe(uid: str, items: list[_Slice]) -> str:
+    return f"{items[0].series_label} ({len(items)} images, UID {uid})"
 
 
-def _choose_series(folder: Path, found: list, series: str | None) -> list:
-    groups: dict[str, list] = defaultdict(list)
-    for path, ds in found:
-        groups[str(ds.get("SeriesInstanceUID", "unknown"))].append((path, ds))
+def _choose_series(folder: Path, found: list[_Slice], series: str | None) -> list[_Slice]:
+    groups: dict[str, list[_Slice]] = defaultdict(list)
+    for item in found:
+        groups[item.series_uid].append(item)
     if series is not None:
         for uid, items in groups.items():
-            if series in (uid, str(items[0][1].get("SeriesNumber", ""))):
+            if series in (uid, items[0].series_label.split(" ")[0]):
                 return items
         raise InputError(folder, f"no series '{series}'; it holds: " + "; ".join(
             _describe(u, i) for u, i in groups.items()))
@@ -66,14 +129,14 @@ def _choose_series(folder: Path, found: list, series: str | None) -> list:
     return next(iter(groups.values()))
 
 
-def _slice_positions(folder: Path, items: list) -> tuple[np.ndarray, np.ndarray, list]:
+def _slice_positions(folder: Path, items: list[_Slice]) -> tuple[np.ndarray, np.ndarray, list]:
     """Sort slices along the normal. Returns (in-plane axes 2x3, positions Nx3, sorted items)."""
-    iop = np.array([float(v) for v in items[0][1].ImageOrientationPatient]).reshape(2, 3)
-    for path, ds in items:
-        if not np.allclose([float(v) for v in ds.ImageOrientationPatient], iop.ravel(), atol=1e-4):
-            raise InputError(path, "slice orientation differs from the rest of the series")
+    iop = np.array(items[0].orientation).reshape(2, 3)
+    for item in items:
+        if not np.allclose(item.orientation, iop.ravel(), atol=1e-4):
+            raise InputError(item.path, "slice orientation differs from the rest of the series")
     normal = np.cross(iop[0], iop[1])
-    pos = np.array([[float(v) for v in ds.ImagePositionPatient] for _, ds in items])
+    pos = np.array([item.position for item in items])
     order = np.argsort(pos @ normal, kind="stable")
     pos, items = pos[order], [items[i] for i in order]
     if len(items) < 2:
@@ -84,27 +147,32 @@ def _slice_positions(folder: Path, items: list) -> tuple[np.ndarray, np.ndarray,
     usual = float(np.median(dist))
     gap = int(np.argmax(dist))
     if dist[gap] > MISSING_SLICE_FACTOR * usual:
-        raise InputError(folder, f"slice missing after {items[gap][0].name}: gap of "
+        raise InputError(folder, f"slice missing after {items[gap].name}: gap of "
                                  f"{dist[gap]:.2f} mm where the series steps {usual:.2f} mm")
     return iop, pos, items
 
 
-def _pixels(items: list) -> np.ndarray:
-    """Stack slices as (I=column, J=row, K=slice) in HU, rescale slope and intercept applied."""
+def _pixels(items: list[_Slice]) -> np.ndarray:
+    """Stack slices as (I=column, J=row, K=slice) in HU, rescale slope and intercept applied.
+    A multi-frame file is decoded once, however many of its frames the series uses."""
     slices = []
     shape = None
-    for path, _ in items:
-        try:
-            ds = pydicom.dcmread(path)
-            px = ds.pixel_array.astype(np.float32)
-        except Exception as exc:  # pydicom raises many types for unsupported/corrupt pixel data
-            raise InputError(path, f"pixel data cannot be decoded ({exc})") from exc
+    decoded: dict[Path, np.ndarray] = {}
+    for item in items:
+        if item.path not in decoded:
+            try:
+                decoded = {item.path: pydicom.dcmread(item.path).pixel_array}
+            except Exception as exc:  # pydicom raises many types for unsupported/corrupt data
+                raise InputError(item.path, f"pixel data cannot be decoded ({exc})") from exc
+        px = decoded[item.path]
+        if item.frame is not None:
+            if px.ndim != 3 or item.frame >= px.shape[0]:
+                raise InputError(item.path, f"frame {item.frame + 1} missing from the pixel data")
+            px = px[item.frame]
         if shape is not None and px.shape != shape:
-            raise InputError(path, f"slice size {px.shape} differs from {shape}")
+            raise InputError(item.path, f"slice size {px.shape} differs from {shape}")
         shape = px.shape
-        slope = float(ds.get("RescaleSlope", 1.0))
-        intercept = float(ds.get("RescaleIntercept", 0.0))
-        slices.append((px * slope + intercept).T)
+        slices.append((px.astype(np.float32) * item.slope + item.intercept).T)
     return np.stack(slices, axis=-1)
 
 
@@ -128,8 +196,7 @@ def read_dicom_series(folder: Path, series: str | None = None) -> CTVolume:
         raise InputError(folder, "pixel data contains NaN or infinite values")
     np.maximum(data, HU_FLOOR, out=data)
 
-    ds = items[0][1]
-    row_mm, col_mm = (float(v) for v in ds.PixelSpacing)  # row spacing, column spacing
+    row_mm, col_mm = items[0].spacing  # row spacing, column spacing
     normal = np.cross(iop[0], iop[1])
     along = pos @ normal
     notes = []
