@@ -42,6 +42,9 @@ def test_enhanced_multiframe_ct_read_as_the_classic_series(tmp_path, affine):
     np.testing.assert_array_equal(enhanced.data, classic.data)
     np.testing.assert_allclose(enhanced.affine, affine, atol=1e-4)
     assert enhanced.notes == classic.notes
+    given_as_file = read_ct(tmp_path / "enhanced" / "CT.dcm")  # the one file, without its folder
+    np.testing.assert_array_equal(given_as_file.data, classic.data)
+    assert given_as_file.name == "CT"
 
 
 def test_enhanced_ct_missing_frame_named(tmp_path):

@@ -10,7 +10,7 @@ from ichfed.cli import command
 
 @command
 def predict(
-    inputs: Annotated[list[Path], typer.Argument(help="NIfTI files and/or DICOM folders.",
+    inputs: Annotated[list[Path], typer.Argument(help="NIfTI files, DICOM folders, .dcm files.",
                                                  readable=False)],
     model: Annotated[Path, typer.Option(help="Model folder from train or federate.",
                                         readable=False)],

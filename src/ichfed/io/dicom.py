@@ -91,8 +91,10 @@ def _slices_of(path: Path, ds: pydicom.Dataset) -> list[_Slice]:
 
 
 def _headers(folder: Path) -> list[_Slice]:
+    """Every image plane under `folder` (or in it, when it is one multi-frame file)."""
     try:
-        files = sorted(p for p in folder.rglob("*") if p.is_file())
+        files = [folder] if folder.is_file() else sorted(
+            p for p in folder.rglob("*") if p.is_file())
     except PermissionError as exc:
         raise InputError(folder, "cannot be read (permission denied)") from exc
     if not files:

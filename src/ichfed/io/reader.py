@@ -48,18 +48,19 @@ def _load_nifti(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def read_ct(path: str | Path, series: str | None = None) -> CTVolume:
-    """Read a CT scan in HU from a NIfTI file or a DICOM series folder.
+    """Read a CT scan in HU from a NIfTI file, a DICOM series folder, or one enhanced-CT
+    (multi-frame) `.dcm` file that holds a whole series.
 
     Values below -1024 HU (the -2000 / -3024 padding outside the field of view) are set to -1024.
     """
     path = Path(path)
     ensure_readable(path)
-    if path.is_dir():
+    if path.is_dir() or path.suffix.lower() == ".dcm":
         from ichfed.io.dicom import read_dicom_series
 
         return read_dicom_series(path, series=series)
     if not is_nifti(path):
-        raise InputError(path, "expected a .nii or .nii.gz file or a DICOM folder")
+        raise InputError(path, "expected a .nii or .nii.gz file, a DICOM folder or a .dcm file")
     data, affine = _load_nifti(path)
     if not np.isfinite(data).all():
         bad = int((~np.isfinite(data)).sum())

@@ -44,9 +44,9 @@ class CTVolume:
 
 
 def case_name(path: Path) -> str:
-    """Case name of a scan path: file name without .nii/.nii.gz, or the DICOM folder's name."""
+    """Case name of a scan path: file name without .nii/.nii.gz/.dcm, or the DICOM folder's name."""
     name = path.name
-    for suffix in (".nii.gz", ".nii"):
+    for suffix in (".nii.gz", ".nii", ".dcm"):
         if name.endswith(suffix):
             return name[: -len(suffix)]
     return name
