@@ -107,3 +107,15 @@ def test_padding_clipped(tmp_path):
     data = read_ct(tmp_path / "d").data
     assert data.min() == -1024
     np.testing.assert_allclose(data[4:-4], vol[4:-4], atol=1e-4)
+
+
+def test_mixed_pixel_spacing_is_an_error(tmp_path):
+    import pydicom
+
+    folder = write_dicom_series(tiny_head(shape=(20, 18, 5)), LPS, tmp_path / "d")
+    odd = sorted(folder.glob("*.dcm"))[2]
+    ds = pydicom.dcmread(odd)
+    ds.PixelSpacing = [0.7, 0.7]
+    ds.save_as(odd)
+    with pytest.raises(InputError, match=f"{odd.name}.*pixel spacing .*differs"):
+        read_ct(folder)

@@ -137,6 +137,9 @@ def _slice_positions(folder: Path, items: list[_Slice]) -> tuple[np.ndarray, np.
     for item in items:
         if not np.allclose(item.orientation, iop.ravel(), atol=1e-4):
             raise InputError(item.path, "slice orientation differs from the rest of the series")
+        if not np.allclose(item.spacing, items[0].spacing, rtol=1e-3):
+            raise InputError(item.path, f"pixel spacing {item.spacing} differs from "
+                                        f"{items[0].spacing} in the rest of the series")
     normal = np.cross(iop[0], iop[1])
     pos = np.array([item.position for item in items])
     order = np.argsort(pos @ normal, kind="stable")
