@@ -57,14 +57,15 @@ class ModelSpec:
     def resolved(self, spacings: list[tuple[float, float]]) -> "ModelSpec":
         """`auto` becomes the median of the training scans' (in-plane, slice) spacings,
         `native` None."""
-        def one(value, median):
+        def one(value, values):
             if value == "auto":
-                return round(float(median), 4)
+                if not values:
+                    raise IchfedError("'auto' spacing needs the spacings of at least one "
+                                      "training scan; none were given")
+                return round(float(np.median(values)), 4)
             return None if value in ("native", None) else float(value)
-        pixels = [p for p, _ in spacings] or [np.nan]
-        slices = [s for _, s in spacings] or [np.nan]
-        return replace(self, inplane_mm=one(self.inplane_mm, np.median(pixels)),
-                       slice_mm=one(self.slice_mm, np.median(slices)))
+        return replace(self, inplane_mm=one(self.inplane_mm, [p for p, _ in spacings]),
+                       slice_mm=one(self.slice_mm, [s for _, s in spacings]))
 
     def to_dict(self) -> dict:
         return asdict(self)
