@@ -11,7 +11,14 @@ import pytest
 from typer.testing import CliRunner
 
 from ichfed.cli import app
-from tests.helpers import make_site, save_nifti, tiny_head, tree_state, write_dicom_series
+from tests.helpers import (
+    make_site,
+    save_nifti,
+    tiny_head,
+    tree_state,
+    write_dicom_series,
+    write_enhanced_ct,
+)
 
 runner = CliRunner()
 AFFINE = np.diag([0.9, 0.9, 5.0, 1.0])
@@ -42,6 +49,15 @@ def test_dicom_case_in_site(tmp_path):
     (site / "images" / "case00.nii.gz").unlink()
     write_dicom_series(vol, AFFINE, site / "images" / "case00")
     assert run_check(site).exit_code == 0
+
+
+def test_enhanced_ct_file_case_in_site(tmp_path):
+    site = make_site(tmp_path / "site", n=1)
+    (site / "images" / "case00.nii.gz").unlink()
+    write_enhanced_ct(tiny_head(seed=0), AFFINE, site / "images" / "case00.dcm")
+    result = run_check(site)
+    assert result.exit_code == 0 and "usable" in result.output
+    assert "mask without an image" not in result.output  # case00.dcm met case00.nii.gz
 
 
 def _bad(site: Path, kind: str) -> Path:

@@ -19,6 +19,11 @@ def is_nifti(path: Path) -> bool:
     return path.name.endswith(NIFTI_SUFFIXES)
 
 
+def is_scan(path: Path) -> bool:
+    """What `read_ct` takes: a NIfTI file, a DICOM folder, or one enhanced-CT `.dcm` file."""
+    return is_nifti(path) or path.is_dir() or path.suffix.lower() == ".dcm"
+
+
 def ensure_readable(path: Path) -> None:
     """Name the path and the problem when it does not exist or cannot be read."""
     if not path.exists():

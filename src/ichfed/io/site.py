@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ichfed.errors import InputError
-from ichfed.io.reader import NIFTI_SUFFIXES, ensure_readable, is_nifti
+from ichfed.io.reader import NIFTI_SUFFIXES, ensure_readable, is_scan
 from ichfed.io.volume import case_name
 
 
@@ -66,9 +66,9 @@ def open_site(root: str | Path) -> Site:
     images_dir = root / "images"
     if not images_dir.is_dir():
         raise InputError(root, "has no images/ folder")
-    images = [p for p in _listing(images_dir) if is_nifti(p) or p.is_dir()]
+    images = [p for p in _listing(images_dir) if is_scan(p)]
     if not images:
-        raise InputError(images_dir, "no scans (.nii, .nii.gz or DICOM folders)")
+        raise InputError(images_dir, "no scans (.nii, .nii.gz, DICOM folders or .dcm files)")
     masks_dir = root / "masks"
     masks = {}
     if masks_dir.exists():
