@@ -48,6 +48,17 @@ def make_site(root: Path, n: int = 2, affine: np.ndarray | None = None) -> Path:
     return root
 
 
+def _store_hu(ds: Dataset, planes: np.ndarray) -> None:
+    """Pixel data of (rows, columns) or (frames, rows, columns) HU as int16 HU + 1024."""
+    ds.Rows, ds.Columns = planes.shape[-2:]
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.BitsAllocated = ds.BitsStored = 16
+    ds.HighBit = 15
+    ds.PixelRepresentation = 1
+    ds.PixelData = (np.round(planes) + 1024).astype(np.int16).tobytes()
+
+
 def write_dicom_series(data: np.ndarray, affine: np.ndarray, folder: Path, *,
                        series_uid: str | None = None, series_number: int = 1,
                        reverse_names: bool = False, skip: tuple[int, ...] = ()) -> Path:
@@ -80,14 +91,8 @@ def write_dicom_series(data: np.ndarray, affine: np.ndarray, folder: Path, *,
         ds.ImageOrientationPatient = [float(v) for v in (*row_dir, *col_dir)]
         ds.PixelSpacing = [float(np.linalg.norm(row_step)), float(np.linalg.norm(col_step))]
         ds.SliceThickness = float(abs(lps[2, 2]))
-        ds.Rows, ds.Columns = data.shape[1], data.shape[0]
-        ds.SamplesPerPixel = 1
-        ds.PhotometricInterpretation = "MONOCHROME2"
-        ds.BitsAllocated = ds.BitsStored = 16
-        ds.HighBit = 15
-        ds.PixelRepresentation = 1
         ds.RescaleSlope, ds.RescaleIntercept = 1, -1024
-        ds.PixelData = (np.round(data[:, :, k].T) + 1024).astype(np.int16).tobytes()
+        _store_hu(ds, data[:, :, k].T)
         ds.save_as(folder / name, enforce_file_format=True)
     return folder
 
@@ -129,14 +134,7 @@ def write_enhanced_ct(data: np.ndarray, affine: np.ndarray, path: Path,
         ImagePositionPatient=[float(v) for v in lps[:3, :3] @ [0, 0, k] + lps[:3, 3]])]))
         for k in order])
     ds.NumberOfFrames = len(order)
-    ds.Rows, ds.Columns = data.shape[1], data.shape[0]
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.BitsAllocated = ds.BitsStored = 16
-    ds.HighBit = 15
-    ds.PixelRepresentation = 1
-    frames = np.stack([data[:, :, k].T for k in order])
-    ds.PixelData = (np.round(frames) + 1024).astype(np.int16).tobytes()
+    _store_hu(ds, np.stack([data[:, :, k].T for k in order]))
     ds.save_as(path, enforce_file_format=True)
     return path
 
