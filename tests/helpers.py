@@ -105,7 +105,8 @@ def _item(**attributes) -> Dataset:
 
 
 def write_enhanced_ct(data: np.ndarray, affine: np.ndarray, path: Path,
-                      frame_order: tuple[int, ...] | None = None) -> Path:
+                      frame_order: tuple[int, ...] | None = None,
+                      series_uid: str | None = None) -> Path:
     """Write (I, J, K) HU data as one enhanced (multi-frame) CT file, as newer scanners export:
     geometry per frame in functional groups, frames stored in `frame_order` (slice indices)."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -120,7 +121,7 @@ def write_enhanced_ct(data: np.ndarray, affine: np.ndarray, path: Path,
     ds = FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
     ds.SOPClassUID = EnhancedCTImageStorage
     ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), series_uid or generate_uid()
     ds.SeriesNumber, ds.SeriesDescription, ds.Modality = 3, "HEAD ENHANCED", "CT"
     ds.SharedFunctionalGroupsSequence = Sequence([_item(
         PixelMeasuresSequence=Sequence([_item(

@@ -47,6 +47,16 @@ def test_enhanced_multiframe_ct_read_as_the_classic_series(tmp_path, affine):
     assert given_as_file.name == "CT"
 
 
+def test_enhanced_ct_one_frame_per_file(tmp_path):
+    """Some scanners write enhanced CT one frame per file: the series is then many files."""
+    vol, uid = tiny_head(shape=(20, 18, 5)), "1.2.826.0.1.3680043.8.498.1"
+    for k in range(5):
+        write_enhanced_ct(vol, LPS, tmp_path / "e" / f"F{4 - k}.dcm", frame_order=(k,),
+                          series_uid=uid)
+    write_dicom_series(vol, LPS, tmp_path / "classic")
+    np.testing.assert_array_equal(read_ct(tmp_path / "e").data, read_ct(tmp_path / "classic").data)
+
+
 def test_enhanced_ct_missing_frame_named(tmp_path):
     write_enhanced_ct(tiny_head(shape=(20, 18, 7)), LPS, tmp_path / "e" / "CT.dcm",
                       frame_order=(0, 1, 2, 4, 5, 6))

@@ -170,10 +170,11 @@ def _pixels(items: list[_Slice]) -> np.ndarray:
             except Exception as exc:  # pydicom raises many types for unsupported/corrupt data
                 raise InputError(item.path, f"pixel data cannot be decoded ({exc})") from exc
         px = decoded[item.path]
-        if item.frame is not None:
-            if px.ndim != 3 or item.frame >= px.shape[0]:
-                raise InputError(item.path, f"frame {item.frame + 1} missing from the pixel data")
-            px = px[item.frame]
+        frames = px.shape[0] if px.ndim == 3 else 1  # one frame decodes to one plane
+        if (item.frame or 0) >= frames:
+            raise InputError(item.path, f"frame {item.frame + 1} missing from the pixel data")
+        if px.ndim == 3:
+            px = px[item.frame or 0]
         if shape is not None and px.shape != shape:
             raise InputError(item.path, f"slice size {px.shape} differs from {shape}")
         shape = px.shape
