@@ -1,4 +1,5 @@
-"""Whole-scan prediction: geometry round trips, volumes, small components, DICOM input."""
+"""Whole-scan prediction: geometry round trips, volumes, small components, DICOM input
+(classic series and enhanced multi-frame files)."""
 
 import json
 
@@ -15,7 +16,13 @@ from ichfed.metrics import dice
 from ichfed.model.bundle import LoadedModel
 from ichfed.model.config import ModelSpec
 from ichfed.model.postprocess import keep_components
-from tests.helpers import save_nifti, tiny_head, tiny_lesion, write_dicom_series
+from tests.helpers import (
+    save_nifti,
+    tiny_head,
+    tiny_lesion,
+    write_dicom_series,
+    write_enhanced_ct,
+)
 
 runner = CliRunner()
 SPEC = ModelSpec(features=(4, 4, 8, 8, 16, 4), hu_window=(0.0, 150.0), hu_scale=1 / 150,
@@ -90,10 +97,15 @@ def tiny_model(tmp_path_factory):
     return root / "model"
 
 
-def test_predict_dicom_folder_writes_scan_geometry(tmp_path, tiny_model):
+@pytest.mark.parametrize("layout", ["folder", "enhanced-file"])
+def test_predict_dicom_writes_scan_geometry(tmp_path, tiny_model, layout):
     vol = tiny_head()
-    write_dicom_series(vol, LPS, tmp_path / "dcm" / "patient1", reverse_names=True)
-    result = runner.invoke(app, ["predict", str(tmp_path / "dcm" / "patient1"), "--model",
+    if layout == "folder":
+        given = write_dicom_series(vol, LPS, tmp_path / "dcm" / "patient1", reverse_names=True)
+    else:
+        given = write_enhanced_ct(vol, LPS, tmp_path / "dcm" / "patient1.dcm",
+                                  frame_order=tuple(reversed(range(vol.shape[2]))))
+    result = runner.invoke(app, ["predict", str(given), "--model",
                                  str(tiny_model), "--out", str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
     img = nib.load(tmp_path / "out" / "patient1_mask.nii.gz")
