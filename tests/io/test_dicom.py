@@ -129,3 +129,15 @@ def test_mixed_pixel_spacing_is_an_error(tmp_path):
     ds.save_as(odd)
     with pytest.raises(InputError, match=f"{odd.name}.*pixel spacing .*differs"):
         read_ct(folder)
+
+
+def test_missing_pixel_spacing_is_an_error(tmp_path):
+    import pydicom
+
+    folder = write_dicom_series(tiny_head(shape=(20, 18, 5)), LPS, tmp_path / "d")
+    odd = sorted(folder.glob("*.dcm"))[0]
+    ds = pydicom.dcmread(odd)
+    del ds.PixelSpacing
+    ds.save_as(odd)
+    with pytest.raises(InputError, match=f"{odd.name}: pixel spacing missing"):
+        read_ct(folder)
