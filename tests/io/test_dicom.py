@@ -67,12 +67,17 @@ def test_enhanced_ct_missing_frame_named(tmp_path):
 @pytest.mark.parametrize("syntax, uid", [("JPEGLosslessProcess14_1", "1.2.840.10008.1.2.4.70"),
                                          ("JPEGLSLossless", "1.2.840.10008.1.2.4.80"),
                                          ("JPEG2000Lossless", "1.2.840.10008.1.2.4.90")])
-def test_compressed_series_read_as_the_uncompressed_one(tmp_path, syntax, uid):
+@pytest.mark.parametrize("layout", ["classic", "enhanced"])
+def test_compressed_series_read_as_the_uncompressed_one(tmp_path, syntax, uid, layout):
     """PACS exports are often JPEG Lossless, which pydicom decodes only through a plugin."""
     import pydicom
 
     vol = tiny_head(shape=(20, 20, 6))
-    compress_dicom_series(write_dicom_series(vol, LPS, tmp_path / "d"), syntax)
+    if layout == "classic":
+        write_dicom_series(vol, LPS, tmp_path / "d")
+    else:
+        write_enhanced_ct(vol, LPS, tmp_path / "d" / "CT.dcm", frame_order=(5, 4, 3, 2, 1, 0))
+    compress_dicom_series(tmp_path / "d", syntax)
     assert pydicom.dcmread(next((tmp_path / "d").glob("*.dcm"))).file_meta.TransferSyntaxUID == uid
     ct = read_ct(tmp_path / "d")
     np.testing.assert_array_equal(ct.data, np.maximum(np.round(vol), -1024))
