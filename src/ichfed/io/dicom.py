@@ -35,7 +35,7 @@ class _Slice:
     frame: int | None  # index into a multi-frame file's frames; None for a one-slice file
     orientation: tuple[float, ...]
     position: tuple[float, ...]
-    spacing: tuple[float, ...]  # (row spacing, column spacing) in mm
+    spacing: tuple[float, ...] | None  # (row spacing, column spacing) in mm; None: missing
     slope: float
     intercept: float
     series_uid: str
@@ -55,9 +55,10 @@ def _functional(ds: pydicom.Dataset, frame: pydicom.Dataset, sequence: str, keyw
     return None
 
 
-def _spacing(path: Path, value) -> tuple[float, ...]:
+def _spacing(value) -> tuple[float, ...] | None:
+    """Checked only for the series chosen, so another series' odd header does not stop it."""
     if value is None or len(value) != 2 or min(map(float, value)) <= 0:
-        raise InputError(path, f"pixel spacing missing or invalid ({value})")
+        return None
     return tuple(map(float, value))
 
 
@@ -71,7 +72,7 @@ def _slices_of(path: Path, ds: pydicom.Dataset) -> list[_Slice]:
             return []
         return [_Slice(path, None, tuple(map(float, ds.ImageOrientationPatient)),
                        tuple(map(float, ds.ImagePositionPatient)),
-                       _spacing(path, ds.get("PixelSpacing")),
+                       _spacing(ds.get("PixelSpacing")),
                        float(ds.get("RescaleSlope", 1.0)), float(ds.get("RescaleIntercept", 0.0)),
                        *series)]
     found = []
@@ -84,7 +85,7 @@ def _slices_of(path: Path, ds: pydicom.Dataset) -> list[_Slice]:
         slope = _functional(ds, frame, "PixelValueTransformationSequence", "RescaleSlope")
         intercept = _functional(ds, frame, "PixelValueTransformationSequence", "RescaleIntercept")
         found.append(_Slice(path, index, tuple(map(float, orientation)),
-                            tuple(map(float, position)), _spacing(path, spacing),
+                            tuple(map(float, position)), _spacing(spacing),
                             1.0 if slope is None else float(slope),
                             0.0 if intercept is None else float(intercept), *series))
     return found
@@ -137,6 +138,8 @@ def _slice_positions(folder: Path, items: list[_Slice]) -> tuple[np.ndarray, np.
     for item in items:
         if not np.allclose(item.orientation, iop.ravel(), atol=1e-4):
             raise InputError(item.path, "slice orientation differs from the rest of the series")
+        if item.spacing is None:
+            raise InputError(item.path, "pixel spacing missing or invalid")
         if not np.allclose(item.spacing, items[0].spacing, rtol=1e-3):
             raise InputError(item.path, f"pixel spacing {item.spacing} differs from "
                                         f"{items[0].spacing} in the rest of the series")
