@@ -7,6 +7,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import numpy as np
+import torch
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
@@ -114,7 +115,11 @@ def _versions() -> dict:
             found[name] = version(name)
         except PackageNotFoundError:
             found[name] = "not installed"
-    return {**found, "python": platform.python_version(), "platform": platform.platform()}
+    # The CPU's vector instructions pick torch's kernels and so the last bits of every result,
+    # which these small models amplify: two hosts can train different models from one setup
+    return {**found, "python": platform.python_version(), "platform": platform.platform(),
+            "cpu": f"{platform.processor() or platform.machine()}, torch kernels "
+                   f"{torch.backends.cpu.get_cpu_capability()}, {torch.get_num_threads()} threads"}
 
 
 def write_outputs(out: Path, spec: StudySpec, rows: list[dict], folders: dict[str, Path],
