@@ -115,8 +115,9 @@ def _versions() -> dict:
             found[name] = version(name)
         except PackageNotFoundError:
             found[name] = "not installed"
-    # The CPU's vector instructions pick torch's kernels and so the last bits of every result,
-    # which these small models amplify: two hosts can train different models from one setup
+    # The CPU's vector instructions pick oneDNN's convolution kernels and so the last bits of
+    # every result, which these small models amplify (README, the study's table): recorded so
+    # that two runs can be told apart by their host
     return {**found, "python": platform.python_version(), "platform": platform.platform(),
             "cpu": f"{platform.processor() or platform.machine()}, torch kernels "
                    f"{torch.backends.cpu.get_cpu_capability()}, {torch.get_num_threads()} threads"}
