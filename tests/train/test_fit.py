@@ -11,6 +11,7 @@ from ichfed.errors import IchfedError
 from ichfed.model.config import preset
 from ichfed.train import train_sites
 from ichfed.train.fit import CHECKPOINT, split_scans
+from ichfed.train.trainer import native_bf16
 from tests.helpers import make_site
 
 TINY = dict(features=(4, 4, 8, 8, 16, 4), patch=32, lesion_patches=8, batch_size=8)
@@ -77,6 +78,9 @@ def test_train_then_resume(tmp_path):
     assert not (tmp_path / "m" / CHECKPOINT).exists()
     config = json.loads((tmp_path / "m" / "config.json").read_text())
     assert config["summary"]["sites"] == ["site"]
+    # the precision it trained in is recorded: bf16 and fp32 hosts train different models
+    expected = "bf16" if native_bf16(torch.device("cpu")) else "fp32"
+    assert config["summary"]["precision"] == expected
     assert "case00" not in json.dumps(config)  # no case names leave with the model
     with pytest.raises(IchfedError, match="nothing to resume"):
         train_sites([site], tmp_path / "m", spec, tspec, torch.device("cpu"), resume=True)

@@ -138,6 +138,8 @@ def fit(train_scans: list[PreparedScan], val_scans: list[PreparedScan], spec: Mo
         "epochs": state["epoch"], "best_epoch": state["best_step"], "kept_epoch": kept,
         "best_val_loss": round(state["best"], 5), "stopped": stopped,
         "seconds": round(state["seconds"], 1), "device": str(device),
+        # bf16 on CPUs with it in hardware, else fp32: the two train different models
+        "precision": "bf16" if trainer.bf16 else "fp32",
         "history": state["history"],
         **calibration,
     }
