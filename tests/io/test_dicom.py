@@ -146,3 +146,17 @@ def test_missing_pixel_spacing_is_an_error(tmp_path):
     ds.save_as(odd)
     with pytest.raises(InputError, match=f"{odd.name}: pixel spacing missing"):
         read_ct(folder)
+
+
+def test_multiframe_file_without_frame_positions_is_an_error(tmp_path):
+    """Frames with one position for all cannot be placed; none is dropped silently."""
+    import pydicom
+
+    folder = write_dicom_series(tiny_head(shape=(20, 18, 5)), LPS, tmp_path / "d")
+    odd = sorted(folder.glob("*.dcm"))[1]
+    ds = pydicom.dcmread(odd)
+    ds.NumberOfFrames = 2
+    ds.PixelData = ds.PixelData * 2
+    ds.save_as(odd)
+    with pytest.raises(InputError, match=f"{odd.name}: 2 frames but no per-frame positions"):
+        read_ct(folder)

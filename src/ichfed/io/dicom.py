@@ -39,7 +39,8 @@ class _Slice:
     slope: float
     intercept: float
     series_uid: str
-    series_label: str
+    series_number: str
+    series_description: str
 
     @property
     def name(self) -> str:
@@ -64,8 +65,8 @@ def _spacing(value) -> tuple[float, ...] | None:
 
 def _slices_of(path: Path, ds: pydicom.Dataset) -> list[_Slice]:
     """The image planes of one file: itself, or each frame of an enhanced (multi-frame) CT."""
-    series = (str(ds.get("SeriesInstanceUID", "unknown")),
-              f"{ds.get('SeriesNumber', '?')} '{ds.get('SeriesDescription', '')}'")
+    series = (str(ds.get("SeriesInstanceUID", "unknown")), str(ds.get("SeriesNumber", "")),
+              str(ds.get("SeriesDescription", "")))
     frames = ds.get("PerFrameFunctionalGroupsSequence")
     if frames is None:
         if "ImagePositionPatient" not in ds or "ImageOrientationPatient" not in ds:
@@ -113,7 +114,9 @@ def _headers(folder: Path) -> list[_Slice]:
 
 
 def _describe(uid: str, items: list[_Slice]) -> str:
-    return f"{items[0].series_label} ({len(items)} images, UID {uid})"
+    first = items[0]
+    return (f"{first.series_number or '?'} '{first.series_description}' "
+            f"({len(items)} images, UID {uid})")
 
 
 def _choose_series(folder: Path, found: list[_Slice], series: str | None) -> list[_Slice]:
@@ -122,7 +125,7 @@ def _choose_series(folder: Path, found: list[_Slice], series: str | None) -> lis
         groups[item.series_uid].append(item)
     if series is not None:
         for uid, items in groups.items():
-            if series in (uid, items[0].series_label.split(" ")[0]):
+            if series in (uid, items[0].series_number):
                 return items
         raise InputError(folder, f"no series '{series}'; it holds: " + "; ".join(
             _describe(u, i) for u, i in groups.items()))
@@ -165,19 +168,19 @@ def _pixels(items: list[_Slice]) -> np.ndarray:
     A multi-frame file is decoded once, however many of its frames the series uses."""
     slices = []
     shape = None
-    decoded: dict[Path, np.ndarray] = {}
+    path, decoded = None, np.empty(0)  # the last file decoded, kept for its other frames
     for item in items:
-        if item.path not in decoded:
+        if item.path != path:
             try:
-                decoded = {item.path: pydicom.dcmread(item.path).pixel_array}
+                path, decoded = item.path, pydicom.dcmread(item.path).pixel_array
             except Exception as exc:  # pydicom raises many types for unsupported/corrupt data
                 raise InputError(item.path, f"pixel data cannot be decoded ({exc})") from exc
-        px = decoded[item.path]
-        frames = px.shape[0] if px.ndim == 3 else 1  # one frame decodes to one plane
+        frames = decoded.shape[0] if decoded.ndim == 3 else 1  # one frame decodes to one plane
+        if item.frame is None and frames > 1:
+            raise InputError(item.path, f"{frames} frames but no per-frame positions")
         if (item.frame or 0) >= frames:
             raise InputError(item.path, f"frame {item.frame + 1} missing from the pixel data")
-        if px.ndim == 3:
-            px = px[item.frame or 0]
+        px = decoded[item.frame or 0] if decoded.ndim == 3 else decoded
         if shape is not None and px.shape != shape:
             raise InputError(item.path, f"slice size {px.shape} differs from {shape}")
         shape = px.shape

@@ -19,9 +19,14 @@ def is_nifti(path: Path) -> bool:
     return path.name.endswith(NIFTI_SUFFIXES)
 
 
+def is_dicom(path: Path) -> bool:
+    """A DICOM series folder, or one enhanced-CT `.dcm` file that holds a whole series."""
+    return path.is_dir() or path.suffix.lower() == ".dcm"
+
+
 def is_scan(path: Path) -> bool:
-    """What `read_ct` takes: a NIfTI file, a DICOM folder, or one enhanced-CT `.dcm` file."""
-    return is_nifti(path) or path.is_dir() or path.suffix.lower() == ".dcm"
+    """What `read_ct` takes."""
+    return is_nifti(path) or is_dicom(path)
 
 
 def ensure_readable(path: Path) -> None:
@@ -60,7 +65,7 @@ def read_ct(path: str | Path, series: str | None = None) -> CTVolume:
     """
     path = Path(path)
     ensure_readable(path)
-    if path.is_dir() or path.suffix.lower() == ".dcm":
+    if is_dicom(path):
         from ichfed.io.dicom import read_dicom_series
 
         return read_dicom_series(path, series=series)
