@@ -19,9 +19,14 @@ app = typer.Typer(
 )
 
 
-def command(target: Callable | typer.Typer | None = None) -> Callable:
-    """Register a command (on the app, or on a command group given as `@command(group)`) whose
-    user-facing errors print as one line with a non-zero exit."""
+# Help panels, in the order a user meets them (typer lists the panels as they first appear)
+DATA, ONE_SITE, ACROSS_SITES, STUDY = ("Data", "One hospital", "Across hospitals", "The study")
+
+
+def command(target: Callable | typer.Typer | None = None, *, panel: str | None = None
+            ) -> Callable:
+    """Register a command (on the app under help `panel`, or on a command group given as
+    `@command(group)`) whose user-facing errors print as one line with a non-zero exit."""
     group = target if isinstance(target, typer.Typer) else app
 
     def register(fn: Callable) -> Callable:
@@ -33,7 +38,7 @@ def command(target: Callable | typer.Typer | None = None) -> Callable:
                 print(f"error: {exc}", file=sys.stderr)
                 raise typer.Exit(code=1) from None
 
-        return group.command()(wrapper)
+        return group.command(rich_help_panel=panel)(wrapper)
 
     return register if target is None or isinstance(target, typer.Typer) else register(target)
 
@@ -58,5 +63,8 @@ def main() -> None:
     app()
 
 
-# Registering the commands; each module is light (its heavy imports live inside the command).
-from ichfed.cli import check, deploy, experiment, federate, predict, synth, train  # noqa: E402,F401,E501
+# Registering the commands, in the order of the help's panels; each module is light (its heavy
+# imports live inside the command).
+# isort: off
+from ichfed.cli import synth, check, train, predict, federate, deploy, experiment  # noqa: E402,F401
+# isort: on

@@ -6,10 +6,10 @@ from typing import Annotated
 
 import typer
 
-from ichfed.cli import command
+from ichfed.cli import DATA, command
 
 
-@command
+@command(panel=DATA)
 def check(
     site: Annotated[Path, typer.Argument(help="Site folder with images/ and masks/.",
                                          readable=False)],

@@ -6,11 +6,11 @@ from typing import Annotated
 
 import typer
 
-from ichfed.cli import app, command
+from ichfed.cli import ACROSS_SITES, app, command
 
 coordinator = typer.Typer(help="The coordinator: certificates, the Flower SuperLink, and the "
                                "registry of sites.", no_args_is_help=True)
-app.add_typer(coordinator, name="coordinator")
+app.add_typer(coordinator, name="coordinator", rich_help_panel=ACROSS_SITES)
 
 
 def _exec(cmd: list[str], env: dict) -> None:
@@ -58,7 +58,7 @@ def register(
     typer.echo(f"site {name} registered")
 
 
-@command()
+@command(panel=ACROSS_SITES)
 def site(
     key: Annotated[Path, typer.Option(help="This site's private key (its .pub is registered "
                                            "at the coordinator).")],

@@ -5,11 +5,11 @@ from typing import Annotated
 
 import typer
 
-from ichfed.cli import command
+from ichfed.cli import STUDY, command
 from ichfed.cli.train import parse_overrides
 
 
-@command
+@command(panel=STUDY)
 def experiment(
     out: Annotated[Path, typer.Option(help="Study folder (a rerun skips finished stages).")] = Path(
         "runs/study"),

@@ -5,11 +5,11 @@ from typing import Annotated
 
 import typer
 
-from ichfed.cli import command
+from ichfed.cli import ACROSS_SITES, command
 from ichfed.cli.train import echo_rule, parse_overrides, which_kept
 
 
-@command
+@command(panel=ACROSS_SITES)
 def federate(
     sites: Annotated[list[Path] | None, typer.Argument(
         help="Site folders (simulation). Leave out with --coordinator.", readable=False)] = None,

@@ -5,10 +5,10 @@ from typing import Annotated
 
 import typer
 
-from ichfed.cli import command
+from ichfed.cli import ONE_SITE, command
 
 
-@command
+@command(panel=ONE_SITE)
 def predict(
     inputs: Annotated[list[Path], typer.Argument(help="NIfTI files, DICOM folders, .dcm files.",
                                                  readable=False)],
@@ -28,7 +28,7 @@ def predict(
     print_rows(rows, title=f"hematoma volumes ({out / 'volumes.csv'})")
 
 
-@command
+@command(panel=ONE_SITE)
 def evaluate(
     pred: Annotated[Path, typer.Option(help="Folder written by predict.", readable=False)],
     truth: Annotated[Path, typer.Option(help="Site folder with the true masks.",

@@ -5,10 +5,10 @@ from typing import Annotated
 
 import typer
 
-from ichfed.cli import command
+from ichfed.cli import DATA, command
 
 
-@command
+@command(panel=DATA)
 def synth(
     out: Annotated[Path | None, typer.Argument(help="New site folder to write.",
                                                readable=False)] = None,

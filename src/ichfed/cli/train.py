@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ichfed.cli import command
+from ichfed.cli import ONE_SITE, command
 
 if TYPE_CHECKING:
     from ichfed.model.config import TrainSpec
@@ -30,7 +30,7 @@ def parse_overrides(items: list[str]) -> dict:
     return out
 
 
-@command
+@command(panel=ONE_SITE)
 def train(
     sites: Annotated[list[Path], typer.Argument(help="One or more site folders (pooled).",
                                                 readable=False)],
