@@ -62,10 +62,13 @@ def test_summary_is_recomputed_from_results(study):
     out, _, _ = study
     rows = _rows(out / "results.csv")
     for line in _rows(out / "summary.csv"):
-        mine = [{k: float(r[k]) for k in ("dice", "pred_ml", "true_ml", "hd95_mm")}
+        mine = [{k: float(r[k]) for k in ("dice", "pred_ml", "true_ml", "hd95_mm",
+                                          "surface_dice_1mm")}
                 for r in rows if r["model"] == line["model"] and r["site"] == line["site"]]
         expected = summarize(mine)
-        for key in ("mean_dice", "median_dice", "mean_abs_volume_error_ml", "pearson_r"):
+        for key in ("mean_dice", "median_dice", "mean_abs_volume_error_ml", "pearson_r",
+                    "volume_bias_ml", "volume_limits_low_ml", "volume_limits_high_ml",
+                    "mean_surface_dice_1mm"):
             got, want = float(line[key]), expected[key]
             assert (math.isnan(got) and math.isnan(want)) or math.isclose(got, want,
                                                                           abs_tol=1e-3), key

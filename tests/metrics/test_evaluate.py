@@ -37,9 +37,14 @@ def test_shifted_blob_boundary_metrics():
 
 
 def test_summary():
-    rows = [{"dice": d, "pred_ml": p, "true_ml": t, "hd95_mm": h}
-            for d, p, t, h in [(1.0, 0, 0, 0.0), (0.5, 10, 12, 3.0), (0.7, 20, 18, math.nan)]]
+    rows = [{"dice": d, "pred_ml": p, "true_ml": t, "hd95_mm": h, "surface_dice_1mm": sd}
+            for d, p, t, h, sd in [(1.0, 0, 0, 0.0, 1.0), (0.5, 10, 12, 3.0, 0.4),
+                                   (0.7, 20, 18, math.nan, 0.1)]]
     s = summarize(rows)
+    assert s["volume_bias_ml"] == 0.0  # differences 0, -2, +2 mL
+    assert s["volume_limits_high_ml"] == pytest.approx(1.96 * 2.0, abs=1e-3)  # sample SD 2
+    assert s["volume_limits_low_ml"] == pytest.approx(-1.96 * 2.0, abs=1e-3)
+    assert s["mean_surface_dice_1mm"] == 0.5
     assert s["mean_dice"] == pytest.approx(0.7333, abs=1e-4) and s["median_dice"] == 0.7
     assert s["mean_abs_volume_error_ml"] == pytest.approx(4 / 3, abs=1e-3)
     assert s["pearson_r"] == pytest.approx(np.corrcoef([0, 10, 20], [0, 12, 18])[0, 1], abs=1e-4)

@@ -40,11 +40,14 @@ def evaluate(
     import json
 
     from ichfed.metrics.evaluate import evaluate_folder
-    from ichfed.report.console import print_rows
+    from ichfed.report.console import print_pairs, print_rows
     from ichfed.report.tables import write_csv
 
     rows, summary = evaluate_folder(pred, truth)
     target = out or pred / "evaluation.csv"
+    summary_path = target.with_name(f"{target.stem}_summary.json")
     write_csv(rows, target)
+    strict = {k: None if v != v else v for k, v in summary.items()}  # NaN (r of < 3 scans): null
+    summary_path.write_text(json.dumps(strict, indent=2) + "\n")
     print_rows(rows, title=f"per scan ({target})")
-    typer.echo(json.dumps(summary))
+    print_pairs(summary, title=f"summary ({summary_path})")

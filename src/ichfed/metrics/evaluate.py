@@ -62,8 +62,18 @@ def case_metrics(pred: np.ndarray, truth: np.ndarray, affine: np.ndarray) -> dic
             "surface_dice_1mm": round(surface, 4)}
 
 
+def bland_altman(pred: np.ndarray, true: np.ndarray) -> tuple[float, float, float]:
+    """Bias (mean of predicted - true) and the 95% limits of agreement (bias -+ 1.96 sample
+    SDs of the differences): how far one scan's volume can be off, which r does not say."""
+    diff = np.asarray(pred, float) - np.asarray(true, float)
+    bias = float(diff.mean()) if len(diff) else math.nan
+    spread = 1.96 * float(diff.std(ddof=1)) if len(diff) > 1 else math.nan
+    return bias, bias - spread, bias + spread
+
+
 def summarize(rows: list[dict]) -> dict:
-    """Mean and median Dice, Pearson r of volumes, mean absolute volume error, mean HD95."""
+    """Mean and median Dice, Pearson r of volumes, absolute error, bias and limits of agreement
+    of volumes, mean HD95 and surface Dice."""
     dices = np.array([r["dice"] for r in rows], float)
     pred = np.array([r["pred_ml"] for r in rows], float)
     true = np.array([r["true_ml"] for r in rows], float)
@@ -71,12 +81,21 @@ def summarize(rows: list[dict]) -> dict:
     r = math.nan
     if len(rows) > 2 and pred.std() > 0 and true.std() > 0:
         r = float(stats.pearsonr(pred, true).statistic)
+    bias, low, high = bland_altman(pred, true)
+
+    def rounded(value: float, digits: int) -> float:
+        return round(value, digits) if math.isfinite(value) else math.nan
+
     return {"scans": len(rows), "mean_dice": round(float(dices.mean()), 4),
             "median_dice": round(float(np.median(dices)), 4),
-            "pearson_r": round(r, 4) if not math.isnan(r) else math.nan,
+            "pearson_r": rounded(r, 4),
             "mean_abs_volume_error_ml": round(float(np.abs(pred - true).mean()), 3),
+            "volume_bias_ml": rounded(bias, 3), "volume_limits_low_ml": rounded(low, 3),
+            "volume_limits_high_ml": rounded(high, 3),
             "mean_hd95_mm": round(float(np.nanmean(hd)), 2) if np.isfinite(hd).any()
-            else math.nan}
+            else math.nan,
+            "mean_surface_dice_1mm": round(float(np.mean([r["surface_dice_1mm"]
+                                                          for r in rows])), 4)}
 
 
 def evaluate_folder(pred_dir: str | Path, truth_root: str | Path) -> tuple[list[dict], dict]:

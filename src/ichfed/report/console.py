@@ -65,6 +65,14 @@ def print_rows(rows: list[dict], title: str = "") -> None:
     Console().print(table)
 
 
+def print_pairs(values: dict, title: str = "") -> None:
+    """One flat dict as a two-column table (evaluate's summary)."""
+    table = Table(title=title, show_header=False)
+    for key, value in values.items():
+        table.add_row(key, f"{value:.4g}" if isinstance(value, float) else str(value))
+    Console().print(table)
+
+
 def print_round(row: dict) -> None:
     """One federation round as one line (round, sites, losses, time, traffic)."""
     Console().print(f"round {row['round']:>3}  {row['sites']:<20} train {row['train_loss']:.4f} "

@@ -12,6 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from ichfed.metrics.evaluate import bland_altman  # noqa: E402
 from ichfed.report.overlay import draw_axial  # noqa: E402
 
 STYLE = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}
@@ -87,12 +88,12 @@ def volume_plots(rows: list[dict], models: list[str], sites: list[str]) -> str:
         ax.set_title(f"{model}\nr = {r:.3f}", fontsize=8)
         ax.set_xlabel("true mL", fontsize=7)
         ax.set_ylabel("predicted mL", fontsize=7)
-        mean, diff = (true + pred) / 2, pred - true
-        bias, spread = diff.mean(), 1.96 * diff.std()
+        bias, low, high = bland_altman(pred, true)
         ax = axes[1, col]
-        ax.scatter(mean, diff, s=9, color=[colors[x["site"]] for x in mine])
-        for y, style in ((bias, "-"), (bias + spread, "--"), (bias - spread, "--")):
-            ax.axhline(y, color="gray", ls=style, lw=0.8)
+        ax.scatter((true + pred) / 2, pred - true, s=9, color=[colors[x["site"]] for x in mine])
+        for y, style in ((bias, "-"), (low, "--"), (high, "--")):
+            if math.isfinite(y):  # limits need two scans
+                ax.axhline(y, color="gray", ls=style, lw=0.8)
         ax.set_title(f"Bland-Altman: bias {bias:.1f} mL", fontsize=8)
         ax.set_xlabel("mean of true and predicted mL", fontsize=7)
         ax.set_ylabel("predicted - true mL", fontsize=7)
