@@ -116,12 +116,20 @@ def test_predict_dicom_writes_scan_geometry(tmp_path, tiny_model, layout):
     assert lines[1].startswith("patient1,")
 
 
+def test_preview_is_written_per_case(tmp_path, tiny_model):
+    given = save_nifti(tiny_head(), LPS, tmp_path / "in" / "a.nii.gz")
+    result = runner.invoke(app, ["predict", str(given), "--model", str(tiny_model),
+                                 "--out", str(tmp_path / "out"), "--preview"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "out" / "a_preview.png").read_bytes().startswith(b"\x89PNG")
+
+
 def test_bad_input_leaves_nothing(tmp_path, tiny_model):
     good = save_nifti(tiny_head(), RAS, tmp_path / "in" / "a.nii.gz")
     bad = tmp_path / "in" / "b.nii.gz"
     bad.write_text("not nifti")
     result = runner.invoke(app, ["predict", str(good), str(bad), "--model", str(tiny_model),
-                                 "--out", str(tmp_path / "out")])
+                                 "--out", str(tmp_path / "out"), "--preview"])
     assert result.exit_code == 1
     assert result.stderr.strip().startswith(f"error: {bad}: not a readable NIfTI")
     assert not list((tmp_path / "out").glob("*"))

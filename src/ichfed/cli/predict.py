@@ -18,13 +18,23 @@ def predict(
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
     series: Annotated[str | None, typer.Option(help="Series number or UID when a DICOM "
                                                "folder holds several.")] = None,
+    preview: Annotated[bool, typer.Option(help="Also write OUT/<case>_preview.png: the slice "
+                                          "with the most hematoma, outlined.")] = False,
 ) -> None:
     """Segment hematomas; writes OUT/<case>_mask.nii.gz and OUT/volumes.csv."""
     from ichfed.device import resolve_device
     from ichfed.infer import predict_inputs
     from ichfed.report.console import print_rows
 
-    rows = predict_inputs(inputs, model, out, resolve_device(device), series=series)
+    on_case = None
+    if preview:
+        from ichfed.report.preview import write_preview
+
+        def on_case(row, ct, mask):
+            return write_preview(row, ct, mask, out)
+
+    rows = predict_inputs(inputs, model, out, resolve_device(device), series=series,
+                          on_case=on_case)
     print_rows(rows, title=f"hematoma volumes ({out / 'volumes.csv'})")
 
 

@@ -1,6 +1,7 @@
 """Predict whole axial slices (cropped to the brain, batched), threshold, drop small
 components, and map the mask back to the scan's stored voxel order."""
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -49,8 +50,11 @@ def lesion_stats(mask: np.ndarray, voxel_ml: float) -> dict:
 
 
 def predict_inputs(inputs: list[Path], model_dir: Path, out: Path, device: torch.device,
-                   series: str | None = None, on_case=None) -> list[dict]:
+                   series: str | None = None,
+                   on_case: Callable[[dict, CTVolume, np.ndarray], Path] | None = None
+                   ) -> list[dict]:
     """Predict each NIfTI file or DICOM folder; writes OUT/<case>_mask.nii.gz and volumes.csv.
+    `on_case(row, scan, mask)` may write one more file per case (a preview) and return it.
 
     On a bad input nothing of this run is left behind in OUT.
     """
@@ -70,7 +74,7 @@ def predict_inputs(inputs: list[Path], model_dir: Path, out: Path, device: torch
             written.append(write_mask(mask, ct, target))
             rows.append({"case": ct.name, **lesion_stats(mask, ct.voxel_ml)})
             if on_case:
-                on_case(rows[-1])
+                written.append(on_case(rows[-1], ct, mask))
         write_csv([{k: row[k] for k in VOLUME_COLUMNS} for row in rows], out / "volumes.csv")
     except IchfedError:
         for path in written:
