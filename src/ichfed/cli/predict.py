@@ -18,8 +18,9 @@ def predict(
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
     series: Annotated[str | None, typer.Option(help="Series number or UID when a DICOM "
                                                "folder holds several.")] = None,
-    preview: Annotated[bool, typer.Option(help="Also write OUT/<case>_preview.png: the slice "
-                                          "with the most hematoma, outlined.")] = False,
+    preview: Annotated[bool, typer.Option(
+        "--preview", help="Also write OUT/<case>_preview.png: the slice with the most "
+                          "hematoma, outlined.")] = False,
 ) -> None:
     """Segment hematomas; writes OUT/<case>_mask.nii.gz and OUT/volumes.csv."""
     from ichfed.device import resolve_device
