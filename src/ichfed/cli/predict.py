@@ -49,6 +49,7 @@ def evaluate(
 ) -> None:
     """Per-scan Dice, volumes, HD95 and surface Dice; a summary per site."""
     import json
+    import math
 
     from ichfed.metrics.evaluate import evaluate_folder
     from ichfed.report.console import print_pairs, print_rows
@@ -58,7 +59,8 @@ def evaluate(
     target = out or pred / "evaluation.csv"
     summary_path = target.with_name(f"{target.stem}_summary.json")
     write_csv(rows, target)
-    strict = {k: None if v != v else v for k, v in summary.items()}  # NaN (r of < 3 scans): null
+    strict = {k: None if isinstance(v, float) and math.isnan(v) else v  # r of < 3 scans
+              for k, v in summary.items()}
     summary_path.write_text(json.dumps(strict, indent=2) + "\n")
     print_rows(rows, title=f"per scan ({target})")
     print_pairs(summary, title=f"summary ({summary_path})")

@@ -13,8 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from ichfed.metrics.evaluate import bland_altman  # noqa: E402
-from ichfed.report.overlay import draw_axial  # noqa: E402
-from ichfed.report.preview import preview_slice  # noqa: E402
+from ichfed.report.overlay import draw_axial, fullest_slice  # noqa: E402
 
 STYLE = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #bbb;padding:4px 8px;
@@ -126,7 +125,7 @@ def overlays(cases: list[dict]) -> str:
     for ax in axes.ravel():
         ax.axis("off")
     for ax, case in zip(axes.ravel(), cases, strict=False):
-        k = preview_slice((case["truth"] > 0) | (case["pred"] > 0), case["affine"])
+        k = fullest_slice((case["truth"] > 0) | (case["pred"] > 0), case["affine"])
         draw_axial(ax, case["image"], case["affine"], k,
                    {"truth": case["truth"], "prediction": case["pred"]}, title=case["title"])
     return _png(fig)

@@ -12,12 +12,22 @@ import numpy as np  # noqa: E402
 BRAIN_WINDOW = (40.0, 80.0)  # level, width in HU
 
 
+def _ras(data: np.ndarray, affine: np.ndarray) -> np.ndarray:
+    return nib.orientations.apply_orientation(data, nib.orientations.io_orientation(affine))
+
+
 def canonical_slice(data: np.ndarray, affine: np.ndarray, k: int) -> np.ndarray:
     """Axial slice k after reorientation to RAS, in radiological display: anterior up, the
     patient's right on the viewer's left."""
-    ornt = nib.orientations.io_orientation(affine)
-    ras = nib.orientations.apply_orientation(data, ornt)
-    return ras[::-1, ::-1, k].T
+    return _ras(data, affine)[::-1, ::-1, k].T
+
+
+def fullest_slice(mask: np.ndarray, affine: np.ndarray) -> int:
+    """The axial index (RAS order, as `draw_axial` takes it) with the most mask; the middle
+    slice when the mask is empty."""
+    ras = _ras(mask > 0, affine)
+    area = ras.sum(axis=(0, 1))
+    return int(np.argmax(area)) if area.any() else ras.shape[2] // 2
 
 
 def draw_axial(ax, image: np.ndarray, affine: np.ndarray, k: int, masks: dict[str, np.ndarray],

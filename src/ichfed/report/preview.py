@@ -8,26 +8,17 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-import nibabel as nib  # noqa: E402
 import numpy as np  # noqa: E402
 
 from ichfed.io.volume import CTVolume  # noqa: E402
-from ichfed.report.overlay import draw_axial, save_figure  # noqa: E402
-
-
-def preview_slice(mask: np.ndarray, affine: np.ndarray) -> int:
-    """The axial index (RAS order, as `draw_axial` takes it) with the most mask; the middle
-    slice when the mask is empty."""
-    ras = nib.orientations.apply_orientation(mask > 0, nib.orientations.io_orientation(affine))
-    area = ras.sum(axis=(0, 1))
-    return int(np.argmax(area)) if area.any() else ras.shape[2] // 2
+from ichfed.report.overlay import draw_axial, fullest_slice, save_figure  # noqa: E402
 
 
 def write_preview(row: dict, ct: CTVolume, mask: np.ndarray, out: Path) -> Path:
     """OUT/<case>_preview.png for one predicted case (`row` as `predict_inputs` makes it)."""
     fig, ax = plt.subplots(figsize=(4.2, 4.4))
-    k = preview_slice(mask, ct.affine)
+    k = fullest_slice(mask, ct.affine)
     title = (f"{row['case']}: {row['volume_ml']:.1f} mL in {row['components']} "
-             f"component{'s' if row['components'] != 1 else ''} (slice {k + 1})")
+             f"component{'s' if row['components'] != 1 else ''}")
     draw_axial(ax, ct.data, ct.affine, k, {"predicted hematoma": mask > 0}, title=title)
     return save_figure(fig, out / f"{row['case']}_preview.png")
