@@ -18,3 +18,37 @@ def test_cropping_to_the_head_changes_no_voxel():
         whole = _intracranial(soft, data, can.spacing)
         assert whole.sum() > 1000
         assert np.array_equal(brain_mask(data, can.spacing), whole)
+
+
+def _recipe_3d(soft: np.ndarray, data: np.ndarray, spacing: tuple[float, ...]) -> np.ndarray:
+    """The recipe as whole-volume scipy calls with one-slice-thick disks (the code before the
+    steps ran slice by slice)."""
+    from ichfed.preprocess.brainmask import BONE_HU, BRIDGE_MM, CLOSE_MM, GROW_MM, disk
+    bridge = disk(BRIDGE_MM, spacing)
+    labels, count = ndimage.label(ndimage.binary_erosion(soft, bridge))
+    core = labels == np.argmax(np.bincount(labels.ravel())[1:]) + 1
+    mask = ndimage.binary_dilation(core, bridge) & soft
+    for k in range(mask.shape[2]):
+        mask[:, :, k] = ndimage.binary_fill_holes(mask[:, :, k])
+    mask = ndimage.binary_closing(mask, disk(CLOSE_MM, spacing), border_value=0)
+    for k in range(mask.shape[2]):
+        mask[:, :, k] = ndimage.binary_fill_holes(mask[:, :, k])
+    return mask | (ndimage.binary_dilation(mask, disk(GROW_MM, spacing)) & (data < BONE_HU))
+
+
+def test_slices_in_parallel_give_the_whole_volume_recipe():
+    import torch
+    case = synth_case(BUILTIN["nih"], 0, 2)
+    can = to_canonical(np.maximum(case.image, -1024).astype(np.float32), case.affine)
+    sx, sy, _ = can.spacing
+    smooth = ndimage.gaussian_filter(can.data, (SMOOTH_MM / sx, SMOOTH_MM / sy, 0))
+    soft = (smooth > SOFT_TISSUE_HU[0]) & (smooth < SOFT_TISSUE_HU[1])
+    expected = _recipe_3d(soft, can.data, can.spacing)
+    assert expected.sum() > 1000
+    threads = torch.get_num_threads()
+    try:
+        for n in (1, 2):
+            torch.set_num_threads(n)
+            assert np.array_equal(brain_mask(can.data, can.spacing), expected)
+    finally:
+        torch.set_num_threads(threads)

@@ -4,9 +4,17 @@
 scipy.ndimage does each step; MONAI has no CT brain extraction. At the end the mask grows
 into the non-bone voxels next to it, so that blood lying against the inner table (partial volume
 with bone raises those voxels above 100 HU) stays inside.
+
+Every step but the connected components works on one axial slice at a time (slices may be far
+thicker than their pixels), so slices run in parallel on the threads torch may use: scipy's
+filters release the GIL. The mask is the same voxel for voxel as the whole-volume recipe.
 """
 
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
+import torch
 from scipy import ndimage
 
 SOFT_TISSUE_HU = (0.0, 100.0)
@@ -44,7 +52,8 @@ def brain_mask(data: np.ndarray, spacing: tuple[float, float, float]) -> np.ndar
     512x512 field of view; 2.3x faster), with a margin wider than any disk used, so the mask is
     the one the whole volume gives: every step stays inside that box grown by one disk."""
     sx, sy, _ = spacing
-    smooth = ndimage.gaussian_filter(data.astype(np.float32), (SMOOTH_MM / sx, SMOOTH_MM / sy, 0))
+    sigma = (SMOOTH_MM / sx, SMOOTH_MM / sy)
+    smooth = per_slice(lambda s: ndimage.gaussian_filter(s, sigma), data.astype(np.float32))
     soft = (smooth > SOFT_TISSUE_HU[0]) & (smooth < SOFT_TISSUE_HU[1])
     widest = disk(max(BRIDGE_MM, CLOSE_MM, GROW_MM), spacing).shape
     box = bounding_box(soft, (widest[0] // 2 + 1, widest[1] // 2 + 1, 0))
@@ -53,21 +62,29 @@ def brain_mask(data: np.ndarray, spacing: tuple[float, float, float]) -> np.ndar
     return mask
 
 
+def per_slice(step: Callable[..., np.ndarray], *volumes: np.ndarray) -> np.ndarray:
+    """`step` on every axial slice of the (X, Y, Z) `volumes`, stacked back along Z."""
+    depth = volumes[0].shape[2]
+    threads = max(1, min(torch.get_num_threads(), depth))
+    with ThreadPoolExecutor(threads) as pool:
+        planes = pool.map(lambda k: step(*(v[:, :, k] for v in volumes)), range(depth))
+        return np.stack(list(planes), axis=2)
+
+
 def _intracranial(soft: np.ndarray, data: np.ndarray, spacing: tuple[float, float, float]
                   ) -> np.ndarray:
     """The recipe's steps after the threshold."""
-    bridge = disk(BRIDGE_MM, spacing)
-    core = ndimage.binary_erosion(soft, bridge)
+    bridge, close, grow = (disk(mm, spacing)[:, :, 0] for mm in (BRIDGE_MM, CLOSE_MM, GROW_MM))
+    core = per_slice(lambda s: ndimage.binary_erosion(s, bridge), soft)
     labels, count = ndimage.label(core)
     if count == 0:
         return np.zeros(data.shape, bool)
     sizes = np.bincount(labels.ravel())[1:]
     core = labels == (np.argmax(sizes) + 1)
-    mask = ndimage.binary_dilation(core, bridge) & soft
-    for k in range(mask.shape[2]):
-        mask[:, :, k] = ndimage.binary_fill_holes(mask[:, :, k])
-    mask = ndimage.binary_closing(mask, disk(CLOSE_MM, spacing), border_value=0)
-    for k in range(mask.shape[2]):
-        mask[:, :, k] = ndimage.binary_fill_holes(mask[:, :, k])
-    grown = ndimage.binary_dilation(mask, disk(GROW_MM, spacing)) & (data < BONE_HU)
-    return mask | grown
+
+    def inside(core: np.ndarray, soft: np.ndarray, hu: np.ndarray) -> np.ndarray:
+        mask = ndimage.binary_fill_holes(ndimage.binary_dilation(core, bridge) & soft)
+        mask = ndimage.binary_fill_holes(ndimage.binary_closing(mask, close, border_value=0))
+        return mask | (ndimage.binary_dilation(mask, grow) & (hu < BONE_HU))
+
+    return per_slice(inside, core, soft, data)
