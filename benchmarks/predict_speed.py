@@ -9,8 +9,12 @@ range, 0.475; 40 such scans resolved to 0.482), as a trained model would, so the
 0.43-0.55 mm) is resampled there and back; `--inplane-mm native` skips that (every run before
 2026-12-02 left it unresolved, i.e. native). Prints one JSON line.
 End to end is the median of `--repeats` runs after a warm-up run.
+`--slice-mm S` times a long scan instead: the thin site's scanner (0.4-0.45 mm pixels)
+reconstructing S mm slices (0.625: about 250 slices of 512x512), which the model averages in
+slabs to its 5 mm; predict's memory must stay bounded for such scans.
 Usage: python benchmarks/predict_speed.py [--preset paper] [--device auto] [--threads N]
                                           [--inplane-mm nih|native|MM] [--repeats 3]
+                                          [--slice-mm S]
 """
 
 import argparse
@@ -39,9 +43,13 @@ from ichfed.phantom import BUILTIN, synth_case
 from ichfed.preprocess import brain_mask, to_canonical
 
 
-def _write_scan(path: Path) -> list[int]:
+def _write_scan(path: Path, slice_mm: float | None) -> list[int]:
     """Synthesize the test scan (in a child process, so its memory is not counted)."""
-    case = synth_case(BUILTIN["vumc"], 0, 3, "full")
+    profile = BUILTIN["vumc"]
+    if slice_mm:
+        thin = BUILTIN["thin"]
+        profile = replace(thin, scanners=(replace(thin.scanners[0], slice_mm=(slice_mm,) * 2),))
+    case = synth_case(profile, 0, 3, "full")
     write_nifti(case.image, case.affine, path)
     return list(case.image.shape)
 
@@ -53,6 +61,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--inplane-mm", default="nih")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs (median reported)")
+    parser.add_argument("--slice-mm", type=float, help="a long scan of these slices instead")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -69,7 +78,7 @@ def main() -> None:
         save_config(tmp / "model", spec, tspec.to_dict(), {"note": "benchmark, untrained"})
         scan = tmp / "scan.nii.gz"
         with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-            shape = pool.submit(_write_scan, scan).result()
+            shape = pool.submit(_write_scan, scan, args.slice_mm).result()
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         predict_inputs([scan], tmp / "model", tmp / "warmup", device)  # first call: lazy init
         runs = []  # one run on this shared VM varies by +-1.5 s: the median of several
