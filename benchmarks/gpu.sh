@@ -19,4 +19,6 @@ fi
 python3 benchmarks/train_speed.py --preset paper --device cuda --reference \
   | tee "$OUT/train_paper_eager.json"
 python3 benchmarks/predict_speed.py --preset paper --device cuda | tee "$OUT/predict_paper_cuda.json"
+python3 benchmarks/predict_speed.py --preset paper --device cuda --slice-mm 0.625 \
+  | tee "$OUT/predict_paper_cuda_long.json"
 python3 benchmarks/gpu_equivalence.py --device cuda | tee "$OUT/gpu_equivalence.json"
