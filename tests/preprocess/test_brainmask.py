@@ -1,11 +1,22 @@
-"""The brain mask computed on the soft tissue's bounding box equals the whole volume's."""
+"""The brain mask: on the soft tissue's bounding box it equals the whole volume's, and slice
+by slice in parallel it equals the whole-volume recipe."""
 
 import numpy as np
+import torch
 from scipy import ndimage
 
 from ichfed.phantom import BUILTIN, synth_case
 from ichfed.preprocess import brain_mask, to_canonical
-from ichfed.preprocess.brainmask import SMOOTH_MM, SOFT_TISSUE_HU, _intracranial
+from ichfed.preprocess.brainmask import (
+    BONE_HU,
+    BRIDGE_MM,
+    CLOSE_MM,
+    GROW_MM,
+    SMOOTH_MM,
+    SOFT_TISSUE_HU,
+    _intracranial,
+    disk,
+)
 
 
 def test_cropping_to_the_head_changes_no_voxel():
@@ -23,9 +34,8 @@ def test_cropping_to_the_head_changes_no_voxel():
 def _recipe_3d(soft: np.ndarray, data: np.ndarray, spacing: tuple[float, ...]) -> np.ndarray:
     """The recipe as whole-volume scipy calls with one-slice-thick disks (the code before the
     steps ran slice by slice)."""
-    from ichfed.preprocess.brainmask import BONE_HU, BRIDGE_MM, CLOSE_MM, GROW_MM, disk
     bridge = disk(BRIDGE_MM, spacing)
-    labels, count = ndimage.label(ndimage.binary_erosion(soft, bridge))
+    labels, _ = ndimage.label(ndimage.binary_erosion(soft, bridge))
     core = labels == np.argmax(np.bincount(labels.ravel())[1:]) + 1
     mask = ndimage.binary_dilation(core, bridge) & soft
     for k in range(mask.shape[2]):
@@ -37,7 +47,6 @@ def _recipe_3d(soft: np.ndarray, data: np.ndarray, spacing: tuple[float, ...]) -
 
 
 def test_slices_in_parallel_give_the_whole_volume_recipe():
-    import torch
     case = synth_case(BUILTIN["nih"], 0, 2)
     can = to_canonical(np.maximum(case.image, -1024).astype(np.float32), case.affine)
     sx, sy, _ = can.spacing

@@ -82,8 +82,10 @@ def _intracranial(soft: np.ndarray, data: np.ndarray, spacing: tuple[float, floa
     sizes = np.bincount(labels.ravel())[1:]
     core = labels == (np.argmax(sizes) + 1)
 
-    def inside(seed: np.ndarray, soft: np.ndarray, hu: np.ndarray) -> np.ndarray:
-        mask = ndimage.binary_fill_holes(ndimage.binary_dilation(seed, bridge) & soft)
+    def inside(seed: np.ndarray, tissue: np.ndarray, hu: np.ndarray) -> np.ndarray:
+        """One slice: the largest component's part grown back, filled, closed, filled, then
+        grown into the non-bone voxels around it."""
+        mask = ndimage.binary_fill_holes(ndimage.binary_dilation(seed, bridge) & tissue)
         mask = ndimage.binary_fill_holes(ndimage.binary_closing(mask, close, border_value=0))
         return mask | (ndimage.binary_dilation(mask, grow) & (hu < BONE_HU))
 
