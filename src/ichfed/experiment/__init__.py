@@ -7,12 +7,11 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import numpy as np
-import torch
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from ichfed.device import resolve_device
+from ichfed.device import cpu_description, resolve_device
 from ichfed.experiment.sites import SiteEntry, parse_site, read_study_file
 from ichfed.experiment.study import (
     StudySpec,
@@ -115,12 +114,9 @@ def _versions() -> dict:
             found[name] = version(name)
         except PackageNotFoundError:
             found[name] = "not installed"
-    # The CPU's vector instructions pick oneDNN's convolution kernels and so the last bits of
-    # every result, which these small models amplify (README, the study's table): recorded so
-    # that two runs can be told apart by their host
+    # recorded so that two runs can be told apart by their host (see cpu_description)
     return {**found, "python": platform.python_version(), "platform": platform.platform(),
-            "cpu": f"{platform.processor() or platform.machine()}, torch kernels "
-                   f"{torch.backends.cpu.get_cpu_capability()}, {torch.get_num_threads()} threads"}
+            "cpu": cpu_description()}
 
 
 def write_outputs(out: Path, spec: StudySpec, rows: list[dict], folders: dict[str, Path],

@@ -16,6 +16,7 @@ from torch.optim.swa_utils import AveragedModel
 
 from ichfed.data.patches import PatchSet
 from ichfed.data.prepare import PreparedScan
+from ichfed.device import cpu_bf16_units
 from ichfed.model.config import ModelSpec, TrainSpec
 from ichfed.model.network import build_network
 from ichfed.train.calibrate import dice_by_rule
@@ -44,11 +45,7 @@ def native_bf16(device: torch.device) -> bool:
     """Whether to train `device` in bf16: CUDA GPUs (the GPU path always has; Ampere and later
     compute it natively), and CPUs with AVX512-BF16 or AMX (on other CPUs oneDNN emulates bf16,
     slower than fp32)."""
-    if device.type == "cuda":
-        return True
-    cpu = torch.cpu
-    return any(getattr(cpu, probe, lambda: False)()
-               for probe in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
+    return device.type == "cuda" or bool(cpu_bf16_units())
 
 
 class Trainer:
