@@ -43,8 +43,8 @@ def cpu_bf16_units() -> list[str]:
 def cpu_description() -> str:
     """The CPU's model, bf16 units, torch's kernel level and threads. oneDNN picks its kernels
     from these, and so the last bits of every CPU-trained model, which small models amplify: two
-    hosts that both report "AVX512" (an AMD EPYC, an Intel Xeon with AMX) trained the study's
-    models to different tables (README)."""
+    hosts that both reported only "torch kernels AVX512" trained the study's models to different
+    tables (README)."""
     model = platform.processor() or platform.machine()
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.exists():
