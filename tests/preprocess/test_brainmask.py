@@ -19,14 +19,18 @@ from ichfed.preprocess.brainmask import (
 )
 
 
+def _soft_tissue(data: np.ndarray, spacing: tuple[float, ...]) -> np.ndarray:
+    """The recipe's threshold on the whole volume (smoothed in-plane only)."""
+    sx, sy, _ = spacing
+    smooth = ndimage.gaussian_filter(data, (SMOOTH_MM / sx, SMOOTH_MM / sy, 0))
+    return (smooth > SOFT_TISSUE_HU[0]) & (smooth < SOFT_TISSUE_HU[1])
+
+
 def test_cropping_to_the_head_changes_no_voxel():
     case = synth_case(BUILTIN["vumc"], 0, 1)
     can = to_canonical(np.maximum(case.image, -1024).astype(np.float32), case.affine)
     for data in (can.data, can.data[can.data.shape[0] // 3:]):  # the head cut by the edge too
-        sx, sy, _ = can.spacing
-        smooth = ndimage.gaussian_filter(data, (SMOOTH_MM / sx, SMOOTH_MM / sy, 0))
-        soft = (smooth > SOFT_TISSUE_HU[0]) & (smooth < SOFT_TISSUE_HU[1])
-        whole = _intracranial(soft, data, can.spacing)
+        whole = _intracranial(_soft_tissue(data, can.spacing), data, can.spacing)
         assert whole.sum() > 1000
         assert np.array_equal(brain_mask(data, can.spacing), whole)
 
@@ -49,10 +53,7 @@ def _recipe_3d(soft: np.ndarray, data: np.ndarray, spacing: tuple[float, ...]) -
 def test_slices_in_parallel_give_the_whole_volume_recipe():
     case = synth_case(BUILTIN["nih"], 0, 2)
     can = to_canonical(np.maximum(case.image, -1024).astype(np.float32), case.affine)
-    sx, sy, _ = can.spacing
-    smooth = ndimage.gaussian_filter(can.data, (SMOOTH_MM / sx, SMOOTH_MM / sy, 0))
-    soft = (smooth > SOFT_TISSUE_HU[0]) & (smooth < SOFT_TISSUE_HU[1])
-    expected = _recipe_3d(soft, can.data, can.spacing)
+    expected = _recipe_3d(_soft_tissue(can.data, can.spacing), can.data, can.spacing)
     assert expected.sum() > 1000
     threads = torch.get_num_threads()
     try:
