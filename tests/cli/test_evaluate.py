@@ -1,4 +1,4 @@
-"""`ichfed evaluate`: the per-scan CSV, the summary file, and a missing prediction."""
+"""`ichfed evaluate`: the per-scan CSV, the summary file, and cases without a prediction."""
 
 import json
 import shutil
@@ -25,13 +25,26 @@ def test_evaluate_writes_per_scan_csv_and_summary(tmp_path):
     assert "volume_bias_ml" in result.output
 
 
-def test_missing_prediction_is_one_line_and_writes_nothing(tmp_path):
+def test_cases_without_prediction_are_left_out_and_named(tmp_path):
+    site = make_site(tmp_path / "site", n=3)
+    pred = tmp_path / "pred"
+    pred.mkdir()
+    shutil.copy(site / "masks" / "case01.nii.gz", pred / "case01_mask.nii.gz")
+    result = CliRunner().invoke(app, ["evaluate", "--pred", str(pred), "--truth", str(site)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((pred / "evaluation_summary.json").read_text())
+    assert summary["scans"] == 1 and summary["without_prediction"] == ["case00", "case02"]
+    assert (f"note: 2 labelled case(s) of {site} have no prediction in {pred} and were left "
+            "out: case00, case02") in result.output
+
+
+def test_no_prediction_at_all_is_one_line_and_writes_nothing(tmp_path):
     site = make_site(tmp_path / "site", n=2)
     pred = tmp_path / "pred"
     pred.mkdir()
-    shutil.copy(site / "masks" / "case00.nii.gz", pred / "case00_mask.nii.gz")
+    (pred / "notes.txt").write_text("predictions go elsewhere")
     result = CliRunner().invoke(app, ["evaluate", "--pred", str(pred), "--truth", str(site)])
     assert result.exit_code == 1
     assert result.output.strip().splitlines() == [
-        f"error: {pred / 'case01_mask.nii.gz'}: no prediction for case case01"]
-    assert sorted(p.name for p in pred.iterdir()) == ["case00_mask.nii.gz"]
+        f"error: {pred}: no <case>_mask.nii.gz for any of the 2 labelled cases of {site}"]
+    assert sorted(p.name for p in pred.iterdir()) == ["notes.txt"]

@@ -50,6 +50,7 @@ def evaluate(
     """Per-scan Dice, volumes, HD95 and surface Dice; a summary per site."""
     import json
     import math
+    import sys
 
     from ichfed.metrics.evaluate import evaluate_folder
     from ichfed.report.console import print_pairs, print_rows
@@ -63,4 +64,8 @@ def evaluate(
               for k, v in summary.items()}
     summary_path.write_text(json.dumps(strict, indent=2) + "\n")
     print_rows(rows, title=f"per scan ({target})")
+    left_out = summary.pop("without_prediction")
     print_pairs(summary, title=f"summary ({summary_path})")
+    if left_out:
+        print(f"note: {len(left_out)} labelled case(s) of {truth} have no prediction in {pred} "
+              f"and were left out: {', '.join(left_out)}", file=sys.stderr)

@@ -79,7 +79,7 @@ def summarize(rows: list[dict]) -> dict:
     true = np.array([r["true_ml"] for r in rows], float)
     hd = np.array([r["hd95_mm"] for r in rows], float)
     r = math.nan
-    if len(rows) > 2 and pred.std() > 0 and true.std() > 0:
+    if len(rows) > 2 and np.ptp(pred) > 0 and np.ptp(true) > 0:  # std can be 1e-16
         r = float(stats.pearsonr(pred, true).statistic)
     bias, low, high = bland_altman(pred, true)
 
@@ -99,19 +99,25 @@ def summarize(rows: list[dict]) -> dict:
 
 
 def evaluate_folder(pred_dir: str | Path, truth_root: str | Path) -> tuple[list[dict], dict]:
-    """Compare PRED/<case>_mask.nii.gz with SITE/masks/<case>.nii.gz for every labelled case."""
+    """Compare PRED/<case>_mask.nii.gz with SITE/masks/<case>.nii.gz for the labelled cases that
+    have a prediction: a user often predicts only a site's test cases. The summary names the
+    labelled cases left out, so a forgotten prediction is seen, not averaged away."""
     pred_dir = Path(pred_dir)
     site = open_site(truth_root)
-    rows = []
+    rows, left_out = [], []
     for case in site.labelled:
         pred_path = pred_dir / f"{case.name}_mask.nii.gz"
         if not pred_path.exists():
-            raise InputError(pred_path, f"no prediction for case {case.name}")
+            left_out.append(case.name)
+            continue
         pred, pred_affine = read_mask(pred_path)
         truth, affine = read_mask(case.mask)
         if pred.shape != truth.shape or not np.allclose(pred_affine, affine, atol=1e-3):
             raise InputError(pred_path, "prediction geometry differs from the truth mask's")
         rows.append({"case": case.name, **case_metrics(pred, truth, affine)})
-    if not rows:
+    if not site.labelled:
         raise IchfedError(f"{truth_root}: no labelled cases to evaluate")
-    return rows, summarize(rows)
+    if not rows:
+        raise InputError(pred_dir, f"no <case>_mask.nii.gz for any of the {len(left_out)} "
+                                   f"labelled cases of {truth_root}")
+    return rows, {**summarize(rows), "without_prediction": left_out}
