@@ -104,16 +104,20 @@ def _item(**attributes) -> Dataset:
     return item
 
 
-def write_enhanced_ct(data: np.ndarray, affine: np.ndarray, path: Path,
+def write_enhanced_ct(data: np.ndarray | list[np.ndarray], affine: np.ndarray, path: Path,
                       frame_order: tuple[int, ...] | None = None,
                       series_uid: str | None = None) -> Path:
     """Write (I, J, K) HU data as one enhanced (multi-frame) CT file, as newer scanners export:
-    geometry per frame in functional groups, frames stored in `frame_order` (slice indices)."""
+    geometry per frame in functional groups, frames stored in `frame_order` (slice indices).
+    A list of volumes is written as stacks (StackID 1, 2, ...) of one geometry, their frames
+    interleaved, as a file holding a soft and a bone reconstruction would."""
+    stacks = data if isinstance(data, list) else [data]
     path.parent.mkdir(parents=True, exist_ok=True)
     lps = LPS_TO_RAS @ affine
     col_step, row_step = lps[:3, 0], lps[:3, 1]
     row_dir, col_dir = col_step / np.linalg.norm(col_step), row_step / np.linalg.norm(row_step)
-    order = list(range(data.shape[2]) if frame_order is None else frame_order)
+    order = list(range(stacks[0].shape[2]) if frame_order is None else frame_order)
+    frames = [(s, k) for k in order for s in range(len(stacks))]
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = EnhancedCTImageStorage
     meta.MediaStorageSOPInstanceUID = generate_uid()
@@ -131,11 +135,18 @@ def write_enhanced_ct(data: np.ndarray, affine: np.ndarray, path: Path,
             ImageOrientationPatient=[float(v) for v in (*row_dir, *col_dir)])]),
         PixelValueTransformationSequence=Sequence([_item(
             RescaleSlope=1, RescaleIntercept=-1024, RescaleType="HU")]))])
-    ds.PerFrameFunctionalGroupsSequence = Sequence([_item(PlanePositionSequence=Sequence([_item(
-        ImagePositionPatient=[float(v) for v in lps[:3, :3] @ [0, 0, k] + lps[:3, 3]])]))
-        for k in order])
-    ds.NumberOfFrames = len(order)
-    _store_hu(ds, np.stack([data[:, :, k].T for k in order]))
+
+    def frame_groups(s: int, k: int) -> Dataset:
+        groups = {"PlanePositionSequence": Sequence([_item(
+            ImagePositionPatient=[float(v) for v in lps[:3, :3] @ [0, 0, k] + lps[:3, 3]])])}
+        if len(stacks) > 1:
+            groups["FrameContentSequence"] = Sequence([_item(
+                StackID=str(s + 1), InStackPositionNumber=k + 1)])
+        return _item(**groups)
+
+    ds.PerFrameFunctionalGroupsSequence = Sequence([frame_groups(s, k) for s, k in frames])
+    ds.NumberOfFrames = len(frames)
+    _store_hu(ds, np.stack([stacks[s][:, :, k].T for s, k in frames]))
     ds.save_as(path, enforce_file_format=True)
     return path
 

@@ -57,6 +57,23 @@ def test_enhanced_ct_one_frame_per_file(tmp_path):
     np.testing.assert_array_equal(read_ct(tmp_path / "e").data, read_ct(tmp_path / "classic").data)
 
 
+def test_enhanced_ct_stacks_are_series_of_their_own(tmp_path):
+    """One enhanced file can hold several stacks (a soft and a bone reconstruction, frames
+    interleaved): each is offered as NUMBER:STACK, never mixed into one volume."""
+    soft = tiny_head(shape=(20, 18, 5))
+    path = write_enhanced_ct([soft, soft + 300], LPS, tmp_path / "e" / "CT.dcm",
+                             series_uid="1.2.826.0.1.3680043.8.498.2")
+    with pytest.raises(InputError, match="holds 2 series, choose one with --series: "
+                                         "3:1 'HEAD ENHANCED' .5 images.*; 3:2 "):
+        read_ct(path)
+    with pytest.raises(InputError, match="--series '3' matches 2 of its series"):
+        read_ct(path, series="3")
+    np.testing.assert_array_equal(read_ct(path, series="3:1").data, np.maximum(soft, -1024))
+    bone = read_ct(tmp_path / "e", series="1.2.826.0.1.3680043.8.498.2:2")
+    np.testing.assert_array_equal(bone.data, np.maximum(soft + 300, -1024))
+    np.testing.assert_allclose(bone.affine, LPS, atol=1e-4)
+
+
 def test_enhanced_ct_missing_frame_named(tmp_path):
     write_enhanced_ct(tiny_head(shape=(20, 18, 7)), LPS, tmp_path / "e" / "CT.dcm",
                       frame_order=(0, 1, 2, 4, 5, 6))

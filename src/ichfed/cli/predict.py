@@ -17,7 +17,8 @@ def predict(
     out: Annotated[Path, typer.Option(help="Output folder for masks and volumes.csv.")],
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
     series: Annotated[str | None, typer.Option(help="Series number or UID when a DICOM "
-                                               "folder holds several.")] = None,
+                                               "folder holds several (NUMBER:STACK for one "
+                                               "stack of an enhanced file).")] = None,
     preview: Annotated[bool, typer.Option(
         "--preview", help="Also write OUT/<case>_preview.png: the slice with the most "
                           "hematoma, outlined.")] = False,

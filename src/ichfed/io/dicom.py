@@ -3,7 +3,9 @@
 Decisions, so that users know what they get:
 - slices are ordered by their position along the slice normal, never by file name;
 - classic CT (one file per slice) and enhanced CT (one multi-frame file, geometry in its
-  functional groups) are read alike: every frame is one slice;
+  functional groups) are read alike: every frame is one slice; an enhanced file whose frames
+  form several stacks (StackID: other reconstructions or orientations) offers each stack as a
+  series of its own, chosen as NUMBER:STACK;
 - gantry tilt is kept as a sheared affine (no resampling: voxels stay as acquired);
 - a gap larger than 1.5x the usual spacing is a missing slice and an error;
 - smaller unevenness (>1% of the spacing) is resampled linearly to the median spacing;
@@ -11,7 +13,7 @@ Decisions, so that users know what they get:
   JPEG-LS and JPEG 2000 through GDCM, a dependency.
 """
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +43,7 @@ class _Slice:
     series_uid: str
     series_number: str
     series_description: str
+    stack: str = ""  # an enhanced file's StackID; "" for classic CT
 
     @property
     def name(self) -> str:
@@ -85,10 +88,12 @@ def _slices_of(path: Path, ds: pydicom.Dataset) -> list[_Slice]:
         spacing = _functional(ds, frame, "PixelMeasuresSequence", "PixelSpacing")
         slope = _functional(ds, frame, "PixelValueTransformationSequence", "RescaleSlope")
         intercept = _functional(ds, frame, "PixelValueTransformationSequence", "RescaleIntercept")
+        stack = _functional(ds, frame, "FrameContentSequence", "StackID")
         found.append(_Slice(path, index, tuple(map(float, orientation)),
                             tuple(map(float, position)), _spacing(spacing),
                             1.0 if slope is None else float(slope),
-                            0.0 if intercept is None else float(intercept), *series))
+                            0.0 if intercept is None else float(intercept), *series,
+                            stack="" if stack is None else str(stack)))
     return found
 
 
@@ -113,26 +118,36 @@ def _headers(folder: Path) -> list[_Slice]:
     return found
 
 
-def _describe(uid: str, items: list[_Slice]) -> str:
-    first = items[0]
-    return (f"{first.series_number or '?'} '{first.series_description}' "
-            f"({len(items)} images, UID {uid})")
+def _selector(item: _Slice, stacked: bool) -> str:
+    """What --series takes for this group: the series number, with :STACK when it has stacks."""
+    number = item.series_number or "?"
+    return f"{number}:{item.stack}" if stacked else number
 
 
 def _choose_series(folder: Path, found: list[_Slice], series: str | None) -> list[_Slice]:
-    groups: dict[str, list[_Slice]] = defaultdict(list)
+    groups: dict[tuple[str, str], list[_Slice]] = defaultdict(list)
     for item in found:
-        groups[item.series_uid].append(item)
-    if series is not None:
-        for uid, items in groups.items():
-            if series in (uid, items[0].series_number):
-                return items
-        raise InputError(folder, f"no series '{series}'; it holds: " + "; ".join(
-            _describe(u, i) for u, i in groups.items()))
-    if len(groups) > 1:
-        listing = "; ".join(_describe(u, i) for u, i in sorted(groups.items()))
-        raise InputError(folder, f"holds {len(groups)} series, choose one with --series: {listing}")
-    return next(iter(groups.values()))
+        groups[(item.series_uid, item.stack)].append(item)
+    stacks = Counter(uid for uid, _ in groups)
+    names = {key: _selector(items[0], stacks[key[0]] > 1) for key, items in groups.items()}
+
+    def listing() -> str:
+        return "; ".join(f"{names[key]} '{items[0].series_description}' ({len(items)} images, "
+                         f"UID {key[0]})" for key, items in sorted(groups.items()))
+
+    if series is None:
+        if len(groups) > 1:
+            raise InputError(folder, f"holds {len(groups)} series, choose one with --series: "
+                                     f"{listing()}")
+        return next(iter(groups.values()))
+    chosen = [items for key, items in groups.items()  # a series' number or UID takes its
+              if series in (names[key], key[0], items[0].series_number,  # stacks, all of them
+                            f"{key[0]}:{key[1]}")]
+    if len(chosen) != 1:
+        problem = (f"--series '{series}' matches {len(chosen)} of its series" if chosen
+                   else f"no series '{series}'")
+        raise InputError(folder, f"{problem}; it holds: {listing()}")
+    return chosen[0]
 
 
 def _slice_positions(folder: Path, items: list[_Slice]) -> tuple[np.ndarray, np.ndarray, list]:
