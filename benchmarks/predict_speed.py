@@ -8,7 +8,9 @@ training on the built-in nih site's full-size scans gives it (the middle of its 
 range, 0.475; 40 such scans resolved to 0.482), as a trained model would, so the scan (vumc,
 0.43-0.55 mm) is resampled there and back; `--inplane-mm native` skips that (every run before
 2026-12-02 left it unresolved, i.e. native). Prints one JSON line.
-End to end is the median of `--repeats` runs after a warm-up run.
+End to end is the median of `--repeats` runs after a warm-up run; `stages_s` splits one more,
+profiled, run into predict's own stages (cumulative: `prepare_scan` holds `to_work` and
+`brain_mask`), so a GPU run shows what is left beside the network without another script.
 `--slice-mm S` times a long scan instead: the thin site's scanner (0.4-0.45 mm pixels)
 reconstructing S mm slices (0.625: about 250 slices of 512x512), which the model averages in
 slabs to its 5 mm; predict's memory must stay bounded for such scans.
@@ -18,12 +20,15 @@ Usage: python benchmarks/predict_speed.py [--preset paper] [--device auto] [--th
 """
 
 import argparse
+import cProfile
 import json
 import multiprocessing
 import platform
+import pstats
 import resource
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from pathlib import Path
@@ -41,6 +46,21 @@ from ichfed.model.network import build_network
 from ichfed.model.slices import probabilities
 from ichfed.phantom import BUILTIN, synth_case
 from ichfed.preprocess import brain_mask, to_canonical
+
+STAGES = ("read_ct", "prepare_scan", "to_work", "brain_mask", "scan_probabilities", "to_native",
+          "mask_to_native", "binarise", "write_mask", "lesion_stats")
+
+
+def stage_seconds(run: Callable[[], object]) -> dict[str, float]:
+    """Seconds spent inside each of predict's STAGES during one profiled `run` (the brain
+    mask's worker threads are waited for in its call, so their time is counted there)."""
+    profiler = cProfile.Profile()
+    profiler.runcall(run)
+    found: dict[str, float] = {}
+    for (filename, _, name), (*_, cumulative, _) in pstats.Stats(profiler).stats.items():
+        if name in STAGES and "ichfed" in filename:
+            found[name] = found.get(name, 0.0) + cumulative
+    return {name: round(found.get(name, 0.0), 3) for name in STAGES}
 
 
 def _write_scan(path: Path, slice_mm: float | None) -> list[int]:
@@ -87,6 +107,8 @@ def main() -> None:
             predict_inputs([scan], tmp / "model", tmp / f"out{repeat}", device)
             runs.append(time.perf_counter() - t0)
         peak_predict = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        stages = stage_seconds(lambda: predict_inputs([scan], tmp / "model", tmp / "profiled",
+                                                      device))
 
         model = load_model(tmp / "model", device)
         ct = read_ct(scan)
@@ -108,7 +130,7 @@ def main() -> None:
         "end_to_end_s": round(float(np.median(runs)), 2),
         "end_to_end_runs_s": [round(r, 2) for r in runs],
         "network_uncropped_s": round(network_full, 2),
-        "brain_mask_s": round(brain_s, 2),
+        "brain_mask_s": round(brain_s, 2), "stages_s": stages,
         "peak_rss_predict_mb": round(peak_predict), "rss_before_predict_mb": round(rss_before),
         "peak_rss_with_uncropped_pass_mb": round(peak),
         "machine": platform.node(), "torch": torch.__version__}))

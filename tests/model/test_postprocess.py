@@ -1,9 +1,17 @@
 from dataclasses import replace
 
 import numpy as np
+from scipy import ndimage
 
 from ichfed.model.config import preset
-from ichfed.model.postprocess import LesionRule, binarise, scan_rule
+from ichfed.model.postprocess import (
+    CONNECTIVITY,
+    LesionRule,
+    binarise,
+    keep_components,
+    scan_rule,
+)
+from ichfed.preprocess.brainmask import disk
 
 
 def test_a_coarse_scan_keeps_only_components_as_thick_as_its_own_pixel():
@@ -22,3 +30,20 @@ def test_a_coarse_scan_keeps_only_components_as_thick_as_its_own_pixel():
     assert not mask[2].any() and mask[20:26, 20:26].all()
     kept = binarise(prob, brain, spec, 0.005, (0.5, 0.5, 5.0), scan_rule(spec, (0.5, 0.5, 5.0)))
     assert kept[2, 5:35].all()  # at the model's own pixel size the crescent is kept
+
+
+def test_components_kept_on_the_bounding_box_are_the_whole_volumes():
+    """keep_components labels and erodes only the mask's bounding box; the rule it applies on
+    the whole volume (labels, sizes, the eroded core) must give the same voxels."""
+    rng = np.random.default_rng(0)
+    mask = np.zeros((60, 50, 8), bool)
+    mask[8:40, 5:45, 1:7] = ndimage.binary_opening(rng.random((32, 40, 6)) > 0.45)
+    core = disk(1.0, (0.5, 0.5, 5.0))
+    for min_voxels, erode in ((1, core), (20, None), (20, core)):
+        comps, count = ndimage.label(mask, CONNECTIVITY)
+        keep = np.bincount(comps.ravel(), minlength=count + 1) >= min_voxels
+        if erode is not None:
+            keep &= np.bincount(comps[ndimage.binary_erosion(mask, erode)],
+                                minlength=count + 1) > 0
+        keep[0] = False
+        np.testing.assert_array_equal(keep_components(mask, min_voxels, erode), keep[comps])

@@ -1,5 +1,5 @@
-"""The brain mask: on the soft tissue's bounding box it equals the whole volume's, and slice
-by slice in parallel it equals the whole-volume recipe."""
+"""The brain mask: the bounding box; on the soft tissue's bounding box the mask equals the whole
+volume's, and slice by slice in parallel it equals the whole-volume recipe."""
 
 import numpy as np
 import torch
@@ -15,6 +15,7 @@ from ichfed.preprocess.brainmask import (
     SMOOTH_MM,
     SOFT_TISSUE_HU,
     _intracranial,
+    bounding_box,
     disk,
 )
 
@@ -24,6 +25,14 @@ def _soft_tissue(data: np.ndarray, spacing: tuple[float, ...]) -> np.ndarray:
     sx, sy, _ = spacing
     smooth = ndimage.gaussian_filter(data, (SMOOTH_MM / sx, SMOOTH_MM / sy, 0))
     return (smooth > SOFT_TISSUE_HU[0]) & (smooth < SOFT_TISSUE_HU[1])
+
+
+def test_bounding_box_is_the_extent_of_the_voxels_grown_by_the_margin():
+    mask = np.zeros((30, 20, 6), bool)
+    assert bounding_box(mask, 2) == (slice(0, 30), slice(0, 20), slice(0, 6))  # empty: all
+    mask[4, 7, 2] = mask[12, 3, 5] = True
+    assert bounding_box(mask) == (slice(4, 13), slice(3, 8), slice(2, 6))
+    assert bounding_box(mask, (5, 1, 0)) == (slice(0, 18), slice(2, 9), slice(2, 6))
 
 
 def test_cropping_to_the_head_changes_no_voxel():

@@ -16,6 +16,7 @@ from ichfed.io.volume import case_name
 from ichfed.model.bundle import LoadedModel, load_model
 from ichfed.model.postprocess import CONNECTIVITY, binarise, scan_rule
 from ichfed.model.slices import scan_probabilities
+from ichfed.preprocess.brainmask import bounding_box
 from ichfed.preprocess.resample import mask_to_native, to_native
 from ichfed.report.tables import write_csv
 
@@ -42,8 +43,9 @@ def segment_prepared(prep: PreparedScan, model: LoadedModel, device: torch.devic
 
 
 def lesion_stats(mask: np.ndarray, voxel_ml: float) -> dict:
-    """Volume = voxel count x voxel volume on the scan's own grid; components 26-connected."""
-    comps, count = ndimage.label(mask > 0, CONNECTIVITY)
+    """Volume = voxel count x voxel volume on the scan's own grid; components 26-connected
+    (labelled on the mask's bounding box: the same components, a fraction of the volume)."""
+    comps, count = ndimage.label(mask[bounding_box(mask)] > 0, CONNECTIVITY)
     sizes = np.bincount(comps.ravel())[1:]
     return {"volume_ml": round(float(sizes.sum() * voxel_ml), 3), "components": int(count),
             "largest_component_ml": round(float(sizes.max() * voxel_ml), 3) if count else 0.0}

@@ -7,7 +7,7 @@ import numpy as np
 from scipy import ndimage
 
 from ichfed.model.config import ModelSpec
-from ichfed.preprocess.brainmask import disk
+from ichfed.preprocess.brainmask import bounding_box, disk
 
 CONNECTIVITY = ndimage.generate_binary_structure(3, 3)  # 26-connected lesion components
 COARSE = 1.5  # a scan this many times coarser in-plane than the model's grid (see scan_rule)
@@ -47,16 +47,20 @@ def scan_rule(spec: ModelSpec, spacing: tuple[float, ...]) -> LesionRule:
 def keep_components(mask: np.ndarray, min_voxels: int, core: np.ndarray | None = None
                     ) -> np.ndarray:
     """The 26-connected components of at least `min_voxels` voxels that contain a voxel of
-    the mask eroded by `core` (when given)."""
+    the mask eroded by `core` (when given). Worked on the mask's bounding box: outside it the
+    mask is empty, as erosion takes the border to be, so the result is the whole volume's."""
     if not mask.any() or (min_voxels <= 1 and core is None):
         return mask
-    comps, count = ndimage.label(mask, CONNECTIVITY)
+    box = bounding_box(mask)
+    comps, count = ndimage.label(mask[box], CONNECTIVITY)
     keep = np.bincount(comps.ravel(), minlength=count + 1) >= min_voxels
     if core is not None:
-        inner = ndimage.binary_erosion(mask, core)
+        inner = ndimage.binary_erosion(mask[box], core)
         keep &= np.bincount(comps[inner], minlength=count + 1) > 0
     keep[0] = False
-    return keep[comps]
+    out = np.zeros_like(mask)
+    out[box] = keep[comps]
+    return out
 
 
 def binarise(prob: np.ndarray, brain: np.ndarray, spec: ModelSpec, voxel_ml: float,
