@@ -74,6 +74,23 @@ def test_thin_slices_are_averaged_in_slabs_and_interpolated_back():
     np.testing.assert_allclose(back[..., 10], work[..., 2], atol=1e-6)  # past the last
 
 
+def test_slabs_and_pixels_at_once_are_the_two_steps_in_turn():
+    """to_work averages the slabs before resizing them, to_native resizes the slabs before
+    interpolating between them (a slab-th of the slices to resize); the steps are linear along
+    different axes, so each equals resizing every slice, then the slab step."""
+    rng = np.random.default_rng(1)
+    native = rng.normal(size=(31, 27, 11)).astype(np.float32)
+    resized = to_work(native, Grid((31, 27, 11), (20, 18, 11), 1))  # in-plane only
+    ref = to_work(resized, Grid((20, 18, 11), (20, 18, 3), 4))  # slab means only
+    np.testing.assert_allclose(to_work(native, Grid((31, 27, 11), (20, 18, 3), 4)), ref,
+                               atol=1e-5)
+    work = rng.normal(size=(20, 18, 3)).astype(np.float32)
+    slices = to_native(work, Grid((20, 18, 11), (20, 18, 3), 4))  # between the slabs only
+    ref = to_native(slices, Grid((31, 27, 11), (20, 18, 11), 1))  # in-plane only
+    np.testing.assert_allclose(to_native(work, Grid((31, 27, 11), (20, 18, 3), 4)), ref,
+                               atol=1e-5)
+
+
 def test_slab_round_trip_keeps_a_masks_volume():
     x, y, z = np.ogrid[:60, :60, :50]
     mask = ((x - 30) ** 2 + (y - 28) ** 2 + ((z - 24) / 2) ** 2) < 20 ** 2
