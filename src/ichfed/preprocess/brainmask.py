@@ -37,14 +37,13 @@ def disk(radius_mm: float, spacing: tuple[float, ...]) -> np.ndarray:
 def bounding_box(mask: np.ndarray, margin: int | tuple[int, ...] = 0) -> tuple[slice, ...]:
     """The mask's bounding box grown by `margin` voxels (per axis when a tuple), clipped to the
     volume; the whole volume when the mask is empty."""
-    ends = []  # from each axis' projection: 6x faster than np.argwhere on a head's mask
-    for axis in range(mask.ndim):
-        hit = np.flatnonzero(mask.any(axis=tuple(a for a in range(mask.ndim) if a != axis)))
-        if not len(hit):
-            return tuple(slice(0, n) for n in mask.shape)
-        ends.append((hit[0], hit[-1]))
-    lo = np.maximum(np.array([a for a, _ in ends]) - np.asarray(margin), 0)
-    hi = np.minimum(np.array([b for _, b in ends]) + np.asarray(margin) + 1, mask.shape)
+    if not mask.any():
+        return tuple(slice(0, n) for n in mask.shape)
+    # each axis' projection: 6x faster than np.argwhere on a head's mask
+    hits = [np.flatnonzero(mask.any(axis=tuple(a for a in range(mask.ndim) if a != axis)))
+            for axis in range(mask.ndim)]
+    lo = np.maximum(np.array([h[0] for h in hits]) - np.asarray(margin), 0)
+    hi = np.minimum(np.array([h[-1] for h in hits]) + np.asarray(margin) + 1, mask.shape)
     return tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
 
 
