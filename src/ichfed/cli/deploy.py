@@ -21,8 +21,9 @@ def _exec(cmd: list[str], env: dict) -> None:
 @command(coordinator)
 def init(
     folder: Annotated[Path, typer.Argument(help="New folder for the CA and server certificate.")],
-    host: Annotated[list[str], typer.Option(help="Address the sites dial (repeat for several).")
-                    ] = ["127.0.0.1", "localhost"],  # noqa: B006
+    host: Annotated[list[str], typer.Option(
+        help="Address the sites dial (repeat for several); 127.0.0.1 and localhost are "
+             "always added for this machine's own tools.")] = ["127.0.0.1"],  # noqa: B006
 ) -> None:
     """Create the CA and the coordinator's TLS certificate (give ca.crt to every site)."""
     from ichfed.federated.keys import make_certificates

@@ -53,10 +53,12 @@ def coordinator_command(folder: Path, host: str, port: int) -> list[str]:
     for name in (CA, SERVER_CERT, SERVER_KEY):
         if not (folder / name).is_file():
             raise IchfedError(f"{folder / name}: missing; run 'ichfed coordinator init' first")
-    return [_tool("flower-superlink"), "--ssl-ca-certfile", str(folder / CA),
-            "--ssl-certfile", str(folder / SERVER_CERT), "--ssl-keyfile", str(folder / SERVER_KEY),
-            "--enable-supernode-auth", "--host", host, "--port", str(port),
-            "--database", str(folder / "state.db"), "--disable-runtime-dependency-installation"]
+    # Flower's SuperLink with its Control and Runtime APIs closed to other machines
+    return [sys.executable, "-m", "ichfed.federated.superlink",
+            "--ssl-ca-certfile", str(folder / CA), "--ssl-certfile", str(folder / SERVER_CERT),
+            "--ssl-keyfile", str(folder / SERVER_KEY), "--enable-supernode-auth",
+            "--host", host, "--port", str(port), "--database", str(folder / "state.db"),
+            "--disable-runtime-dependency-installation"]
 
 
 def site_command(coordinator: str, data: Path, key: Path, ca: Path, port: int,

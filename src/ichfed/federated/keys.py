@@ -38,8 +38,14 @@ def _alt_names(hosts: list[str]) -> x509.SubjectAlternativeName:
     return x509.SubjectAlternativeName(names)
 
 
+LOCAL = ["127.0.0.1", "localhost"]  # the coordinator's own tools dial it here
+
+
 def make_certificates(folder: Path, hosts: list[str]) -> Path:
-    """ca.crt/ca.key and server.pem/server.key valid for `hosts` (what the sites dial)."""
+    """ca.crt/ca.key and server.pem/server.key valid for `hosts` (what the sites dial) and for
+    this machine's loopback names, where run submission and site registration connect (the
+    SuperLink answers them from this machine only: federated/superlink.py)."""
+    hosts = list(dict.fromkeys([*hosts, *LOCAL]))
     folder.mkdir(parents=True, exist_ok=True)
     if (folder / CA).exists():
         raise IchfedError(f"{folder}: already holds certificates ({CA}); use another folder")
