@@ -149,3 +149,20 @@ def test_old_config_version_is_a_clear_error(tmp_path, tiny_model):
     assert result.exit_code == 1
     assert "model config version 0 is not supported" in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_a_model_with_settings_this_version_does_not_know_is_a_clear_error(tmp_path, tiny_model):
+    import shutil
+
+    newer = tmp_path / "newer"
+    shutil.copytree(tiny_model, newer)
+    config = json.loads((newer / "config.json").read_text())
+    config["model"]["attention_gates"] = True
+    (newer / "config.json").write_text(json.dumps(config))
+    scan = save_nifti(tiny_head(), RAS, tmp_path / "a.nii.gz")
+    result = runner.invoke(app, ["predict", str(scan), "--model", str(newer), "--out",
+                                 str(tmp_path / "out")])
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"error: {newer / 'config.json'}: settings this ichfed")
+    assert "attention_gates" in result.stderr and "Traceback" not in result.output
+    assert not (tmp_path / "out").exists()

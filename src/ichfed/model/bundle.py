@@ -8,7 +8,7 @@
 import json
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import torch
@@ -82,6 +82,12 @@ def load_model(folder: str | Path, device: torch.device | str = "cpu") -> Loaded
         raise InputError(config_path, f"model config version {version} is not supported by "
                                       f"ichfed {__version__} (needs {CONFIG_VERSION}); retrain "
                                       "or use the ichfed version that made it")
+    unknown = sorted(set(config.get("model", {})) - {f.name for f in fields(ModelSpec)})
+    if unknown:
+        raise InputError(config_path, f"settings this ichfed ({__version__}) does not know: "
+                                      f"{', '.join(unknown)} (the model was made by ichfed "
+                                      f"{config.get('ichfed_version', '?')}); predict with the "
+                                      "ichfed that made it")
     spec = ModelSpec.from_dict(config["model"])
     net = build_network(spec)
     try:

@@ -1,11 +1,23 @@
 """Presets: what the network is and sees (ModelSpec, saved with the weights) and how it learns
 (TrainSpec). Pure data, so listings and --help need no torch."""
 
+import json
+import types
+import typing
 from dataclasses import asdict, dataclass, fields, replace
 
 import numpy as np
 
 from ichfed.errors import IchfedError
+
+NORMS = (None, "batch", "instance")
+
+
+def _require(condition: bool, message: str) -> None:
+    """A setting out of its range is a one-line error when the preset is made, not a
+    traceback deep in training."""
+    if not condition:
+        raise IchfedError(message)
 
 
 @dataclass(frozen=True)
@@ -40,6 +52,21 @@ class ModelSpec:
     slice_mm: float | str | None = "auto"
 
     def __post_init__(self) -> None:
+        for name in ("inplane_mm", "slice_mm"):
+            value = getattr(self, name)
+            if isinstance(value, str) and value not in ("auto", "native"):
+                raise IchfedError(f"{name} '{value}': give a size in mm, auto or native")
+        if self.norm not in NORMS:
+            raise IchfedError(f"norm '{self.norm}': choose batch, instance or null")
+        _require(len(self.features) == 6, "features: six widths (five levels and the output's)")
+        _require(0 <= self.deep_dropout < 1, "deep_dropout: from 0 to below 1")
+        _require(0 < self.threshold < 1, "threshold: between 0 and 1")
+        _require(self.hu_window is None or self.hu_window[0] < self.hu_window[1],
+                 "hu_window: [low, high] with low below high")
+        _require(self.context_slices >= 0 and self.slice_batch >= 1
+                 and self.min_component_voxels >= 0, "context_slices, slice_batch and "
+                 "min_component_voxels: context_slices >= 0, slice_batch >= 1, "
+                 "min_component_voxels >= 0")
         if self.skull_context and self.hu_window is None:
             raise IchfedError("skull_context needs an hu_window: raw HU outside the brain holds "
                               "the scanner's padding (-1024 to -3024) and bone up to 3000")
@@ -135,6 +162,16 @@ class TrainSpec:
     def __post_init__(self) -> None:
         if self.select_by not in SELECT_BY:
             raise IchfedError(f"select_by '{self.select_by}': choose {' or '.join(SELECT_BY)}")
+        # the U-Net halves a patch four times
+        _require(self.patch >= 16 and self.patch % 16 == 0, "patch: a multiple of 16")
+        _require(min(self.lesion_patches, self.batch_size, self.max_epochs, self.patience) >= 1,
+                 "lesion_patches, batch_size, max_epochs and patience: at least 1")
+        _require(self.lr > 0, "lr: above 0")
+        _require(0 < self.val_fraction < 1, "val_fraction: between 0 and 1")
+        _require(0 <= self.hard_negatives <= 1 and 0 <= self.hard_positives <= 1,
+                 "hard_negatives and hard_positives: shares from 0 to 1")
+        _require(0 <= self.average_decay < 1, "average_decay: from 0 to below 1")
+        _require(self.max_minutes >= 0, "max_minutes: 0 (no budget) or more")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -180,6 +217,54 @@ def preset(name: str, **overrides) -> tuple[ModelSpec, TrainSpec]:
     unknown = set(overrides) - model_keys - train_keys
     if unknown:
         raise IchfedError(f"unknown setting(s): {', '.join(sorted(unknown))}")
-    model = replace(model, **{k: v for k, v in overrides.items() if k in model_keys})
-    train = replace(train, **{k: v for k, v in overrides.items() if k in train_keys})
+    model = replace(model, **{k: _typed(ModelSpec, k, v) for k, v in overrides.items()
+                              if k in model_keys})
+    train = replace(train, **{k: _typed(TrainSpec, k, v) for k, v in overrides.items()
+                              if k in train_keys})
     return model, train
+
+
+def _typed(cls: type, key: str, value: object) -> object:
+    """An override as its field's type (ints where floats are expected, lists where tuples
+    are), or a one-line error: a mistyped value would otherwise surface deep in training."""
+    hint = typing.get_type_hints(cls)[key]
+    fitted = _fit(value, hint)
+    if fitted is _NO:
+        raise IchfedError(f"--set {key}={json.dumps(value)}: expected {_describe(hint)}")
+    return fitted
+
+
+_NO = object()
+
+
+def _fit(value: object, hint: object) -> object:
+    origin = typing.get_origin(hint)
+    if origin in (types.UnionType, typing.Union):
+        return next((f for f in (_fit(value, h) for h in typing.get_args(hint)) if f is not _NO),
+                    _NO)
+    if hint is type(None):
+        return None if value is None else _NO
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            return _NO
+        args = typing.get_args(hint)
+        items = args[:1] * len(value) if args[1:] == (Ellipsis,) else args
+        if len(items) != len(value):
+            return _NO
+        fitted = tuple(_fit(v, h) for v, h in zip(value, items, strict=True))
+        return _NO if _NO in fitted else fitted
+    if isinstance(value, bool) != (hint is bool):
+        return _NO
+    if hint is float and isinstance(value, int | float):
+        return float(value)
+    return value if isinstance(value, hint) else _NO
+
+
+def _describe(hint: object) -> str:
+    names = {bool: "true or false", int: "a whole number", float: "a number", str: "text",
+             type(None): "null"}
+    if typing.get_origin(hint) in (types.UnionType, typing.Union):
+        return " or ".join(_describe(h) for h in typing.get_args(hint))
+    if typing.get_origin(hint) is tuple:
+        return "a list such as [1, 2]"
+    return names.get(hint, str(hint))
