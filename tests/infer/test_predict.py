@@ -166,3 +166,14 @@ def test_a_model_with_settings_this_version_does_not_know_is_a_clear_error(tmp_p
     assert result.stderr.startswith(f"error: {newer / 'config.json'}: settings this ichfed")
     assert "attention_gates" in result.stderr and "Traceback" not in result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_an_output_folder_that_is_a_file_is_a_one_line_error(tmp_path, tiny_model):
+    scan = save_nifti(tiny_head(), RAS, tmp_path / "a.nii.gz")
+    taken = tmp_path / "taken"
+    taken.write_text("a user's file")
+    result = runner.invoke(app, ["predict", str(scan), "--model", str(tiny_model), "--out",
+                                 str(taken)])
+    assert result.exit_code == 1
+    assert result.stderr.strip() == f"error: {taken}: File exists"
+    assert taken.read_text() == "a user's file"

@@ -37,6 +37,11 @@ def command(target: Callable | typer.Typer | None = None, *, panel: str | None =
             except IchfedError as exc:
                 print(f"error: {exc}", file=sys.stderr)
                 raise typer.Exit(code=1) from None
+            except OSError as exc:  # a path the user gave: exists, not a folder, no permission
+                if exc.filename is None:
+                    raise
+                print(f"error: {exc.filename}: {exc.strerror}", file=sys.stderr)
+                raise typer.Exit(code=1) from None
 
         return group.command(rich_help_panel=panel)(wrapper)
 

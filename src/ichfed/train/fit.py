@@ -76,7 +76,10 @@ def make_patches(train_scans: list[PreparedScan], val_scans: list[PreparedScan],
 
 
 def check_out(out: Path, resume: bool) -> None:
-    """Refuse to overwrite a finished model; refuse to resume what has no checkpoint."""
+    """Refuse to overwrite a finished model or a file; refuse to resume what has no checkpoint
+    (before any scan is prepared)."""
+    if out.exists() and not out.is_dir():
+        raise IchfedError(f"{out}: exists and is not a folder")
     if resume and not (out / CHECKPOINT).exists():
         raise IchfedError(f"{out}: nothing to resume (no {CHECKPOINT}; finished or new)")
     if not resume and ((out / CHECKPOINT).exists() or (out / CONFIG).exists()):
