@@ -126,3 +126,14 @@ def test_tls_cwt_run_waits_for_a_restarted_site(federation):
     assert [row["sites"] for row in summary["history"]] == ["alpha", "beta"]
     assert (root / "model" / "model.safetensors").exists() and not checkpoint.exists()
     assert all(row["bytes_sent"] > 0 for row in summary["history"])
+
+
+def test_a_refused_submission_says_why_without_flowers_preamble():
+    from ichfed.federated.deploy import _reason
+
+    text = ("Flower App configuration warnings in '/tmp/app/pyproject.toml':\n"
+            "- Recommended property \"license\" missing in [project]\n"
+            "Using SuperLink: coordinator (127.0.0.1:9)\n\n"
+            "Connection to the SuperLink is unavailable. Please check your network connection.")
+    assert _reason(text) == ("Connection to the SuperLink is unavailable. Please check your "
+                             "network connection.")

@@ -99,6 +99,13 @@ def _message(output: str) -> str:
     return " ".join(" ".join(lines).split()) or "no output"
 
 
+def _reason(text: str) -> str:
+    """Flower's failure without its preamble (which connection it used, app warnings)."""
+    kept = [line for line in text.splitlines() if line.strip() and not line.startswith(
+        ("Using SuperLink", "Flower App configuration", "- "))]
+    return " ".join(" ".join(kept).split()) or text
+
+
 def register_site(folder: Path, address: str, name: str, public_key: Path) -> None:
     """Register a hospital's public key under its name; only registered sites may connect."""
     if not public_key.is_file():
@@ -114,6 +121,8 @@ def _app_folder(root: Path) -> Path:
     defaults = Plan().to_run_config()
     lines = ["[build-system]", 'requires = ["hatchling"]', 'build-backend = "hatchling.build"',
              "", "[project]", 'name = "ichfed-app"', f'version = "{__version__}"',
+             'description = "ichfed\'s Flower apps: one hematoma segmentation model across sites"',
+             'license = "MIT"',
              f'dependencies = ["ichfed=={__version__}"]', "", "[tool.flwr.app]",
              'publisher = "ichfed"', "", "[tool.flwr.app.components]",
              'serverapp = "ichfed.federated.server_app:app"',
@@ -148,7 +157,8 @@ def submit(plan: Plan, coordinator: str, certs: Path | None, poll_s: float = 2.0
         reply = json.loads(_flwr(["run", str(app), CONNECTION, "--run-config", str(config),
                                   "--format", "json"], env, "submitting the run"))
     if not reply.get("success", True) or "run-id" not in reply:
-        raise IchfedError(f"the coordinator refused the run: {reply}")
+        raise IchfedError(f"submitting the run to {coordinator} failed: "
+                          f"{_reason(str(reply.get('error-message', reply)))}")
     run_id = int(reply["run-id"])
     print(f"run {run_id} submitted to {coordinator}; following it", file=sys.stderr)
     deadline = time.time() + plan.round_timeout * max(1, plan.train.max_epochs)
