@@ -195,3 +195,18 @@ def test_interrupted_federation_resumes_from_last_round(tmp_path, sites):
     summary = simulate(Plan(**{**plan.__dict__, "resume": True}))["summary"]
     assert [r["round"] for r in summary["history"]] == [1, 2, 3]
     assert [r["sites"] for r in summary["history"]] == ["alpha", "beta", "alpha"]
+
+
+def test_flower_in_ichfeds_process_sends_no_telemetry():
+    """Without the Makefile's or the test suite's setting, as a user runs `ichfed federate`."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("FLWR_", "RAY_ACCEL"))}
+    probe = ("import ichfed.federated.simulation, flwr.supercore.telemetry as t, os; "
+             "print(t.FLWR_TELEMETRY_ENABLED, os.environ['FLWR_DISABLE_UPDATE_CHECK'])")
+    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True,
+                         text=True, timeout=120, check=True).stdout.split()
+    assert out == ["0", "1"]

@@ -3,11 +3,22 @@
 The apps are thin: each round at a site is one epoch of `ichfed.train`'s Trainer.
 """
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
-from ichfed.errors import IchfedError
-from ichfed.federated.plan import Plan
+# Flower in this process (the simulation, the apps) and in the tools it starts: no telemetry,
+# no update check, no runtime installation of an app's dependencies (it would pull its own
+# torch), and Ray leaves the visible GPUs alone. Set before any flwr import: Flower reads its
+# telemetry switch when the module loads. A value the user set is kept.
+QUIET = {"FLWR_TELEMETRY_ENABLED": "0", "FLWR_DISABLE_UPDATE_CHECK": "1",
+         "FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION": "1",
+         "RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO": "0"}
+for _key, _value in QUIET.items():
+    os.environ.setdefault(_key, _value)
+
+from ichfed.errors import IchfedError  # noqa: E402
+from ichfed.federated.plan import Plan  # noqa: E402
 
 
 def run_plan(plan: Plan, coordinator: str | None = None, certs: Path | None = None,

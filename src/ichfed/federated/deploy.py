@@ -18,13 +18,11 @@ from pathlib import Path
 
 from ichfed import __version__
 from ichfed.errors import IchfedError
+from ichfed.federated import QUIET
 from ichfed.federated.keys import CA, SERVER_CERT, SERVER_KEY
 from ichfed.federated.plan import Plan
 
 CONNECTION = "coordinator"  # the name of the connection in FLWR_HOME/config.toml
-QUIET = {"FLWR_TELEMETRY_ENABLED": "0", "FLWR_DISABLE_UPDATE_CHECK": "1",
-         "FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION": "1",
-         "RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO": "0"}
 
 
 def _tool(name: str) -> str:
