@@ -1,5 +1,7 @@
 """DICOM series written with pydicom read back to the same HU and affine."""
 
+import shutil
+
 import numpy as np
 import pytest
 
@@ -63,7 +65,7 @@ def test_enhanced_ct_stacks_are_series_of_their_own(tmp_path):
     soft = tiny_head(shape=(20, 18, 5))
     path = write_enhanced_ct([soft, soft + 300], LPS, tmp_path / "e" / "CT.dcm",
                              series_uid="1.2.826.0.1.3680043.8.498.2")
-    with pytest.raises(InputError, match="holds 2 series, choose one with --series: "
+    with pytest.raises(InputError, match="holds 2 CT series, choose one with --series: "
                                          "3:1 'HEAD ENHANCED' .5 images.*; 3:2 "):
         read_ct(path)
     with pytest.raises(InputError, match="--series '3' matches 2 of its series"):
@@ -119,10 +121,40 @@ def test_two_series_named_and_selectable(tmp_path):
     vol = tiny_head(shape=(16, 16, 6))
     write_dicom_series(vol, RAS, tmp_path / "d" / "s1", series_number=3)
     write_dicom_series(vol + 10, RAS, tmp_path / "d" / "s2", series_number=4)
-    with pytest.raises(InputError, match="holds 2 series, choose one with --series"):
+    with pytest.raises(InputError, match="holds 2 CT series, choose one with --series"):
         read_ct(tmp_path / "d")
     ct = read_ct(tmp_path / "d", series="4")
     np.testing.assert_allclose(ct.data, np.maximum(vol + 10, -1024), atol=1e-4)
+
+
+def _retag(folder, **attributes) -> None:
+    import pydicom
+
+    for path in folder.glob("*.dcm"):
+        ds = pydicom.dcmread(path)
+        for keyword, value in attributes.items():
+            setattr(ds, keyword, value)
+        ds.save_as(path)
+
+
+def test_a_pacs_study_folder_reads_its_one_ct_volume(tmp_path):
+    """An exported study also holds the scout and other modalities: set aside unless chosen."""
+    vol = tiny_head(shape=(16, 16, 6))
+    write_dicom_series(vol, RAS, tmp_path / "d" / "axial", series_number=2)
+    write_dicom_series(vol[:, :, :1] - 500, RAS, tmp_path / "d" / "scout", series_number=1)
+    _retag(tmp_path / "d" / "scout", ImageType=["ORIGINAL", "PRIMARY", "LOCALIZER"])
+    write_dicom_series(vol[:, :, :4], RAS, tmp_path / "d" / "mr", series_number=5)
+    _retag(tmp_path / "d" / "mr", Modality="MR")
+    ct = read_ct(tmp_path / "d")
+    np.testing.assert_allclose(ct.data, np.maximum(vol, -1024), atol=1e-4)
+    with pytest.raises(InputError, match="series '5' is MR, not CT"):
+        read_ct(tmp_path / "d", series="5")
+    with pytest.raises(InputError, match="single slice"):  # chosen, the scout is tried
+        read_ct(tmp_path / "d", series="1")
+    shutil.rmtree(tmp_path / "d" / "axial")
+    with pytest.raises(InputError, match="holds no CT series to segment: 1 'HEAD 1' "
+                                         r"\(1 localizer images.*; 5 'HEAD 5' \(4 MR images"):
+        read_ct(tmp_path / "d")
 
 
 def test_missing_slice_is_an_error(tmp_path):

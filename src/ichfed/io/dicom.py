@@ -10,7 +10,10 @@ Decisions, so that users know what they get:
 - a gap larger than 1.5x the usual spacing is a missing slice and an error;
 - smaller unevenness (>1% of the spacing) is resampled linearly to the median spacing;
 - compressed pixel data as PACS exports it is decoded by pydicom: RLE by itself, JPEG Lossless,
-  JPEG-LS and JPEG 2000 through GDCM, a dependency.
+  JPEG-LS and JPEG 2000 through GDCM, a dependency;
+- a folder as a PACS exports a study also holds the scout (localizer) and perhaps other
+  modalities: without --series, those are set aside and the one CT series left is read; a
+  chosen series that is not CT (its Modality says so) is an error.
 """
 
 from collections import Counter, defaultdict
@@ -44,6 +47,8 @@ class _Slice:
     series_number: str
     series_description: str
     stack: str = ""  # an enhanced file's StackID; "" for classic CT
+    modality: str = "CT"  # as the file says; "" where it does not
+    localizer: bool = False  # a scout (ImageType LOCALIZER): not a volume to segment
 
     @property
     def name(self) -> str:
@@ -70,6 +75,8 @@ def _slices_of(path: Path, ds: pydicom.Dataset) -> list[_Slice]:
     """The image planes of one file: itself, or each frame of an enhanced (multi-frame) CT."""
     series = (str(ds.get("SeriesInstanceUID", "unknown")), str(ds.get("SeriesNumber", "")),
               str(ds.get("SeriesDescription", "")))
+    kind = {"modality": str(ds.get("Modality", "")).upper(),
+            "localizer": "LOCALIZER" in [str(v).upper() for v in ds.get("ImageType", [])]}
     frames = ds.get("PerFrameFunctionalGroupsSequence")
     if frames is None:
         if "ImagePositionPatient" not in ds or "ImageOrientationPatient" not in ds:
@@ -78,7 +85,7 @@ def _slices_of(path: Path, ds: pydicom.Dataset) -> list[_Slice]:
                        tuple(map(float, ds.ImagePositionPatient)),
                        _spacing(ds.get("PixelSpacing")),
                        float(ds.get("RescaleSlope", 1.0)), float(ds.get("RescaleIntercept", 0.0)),
-                       *series)]
+                       *series, **kind)]
     found = []
     for index, frame in enumerate(frames):
         position = _functional(ds, frame, "PlanePositionSequence", "ImagePositionPatient")
@@ -93,7 +100,7 @@ def _slices_of(path: Path, ds: pydicom.Dataset) -> list[_Slice]:
                             tuple(map(float, position)), _spacing(spacing),
                             1.0 if slope is None else float(slope),
                             0.0 if intercept is None else float(intercept), *series,
-                            stack="" if stack is None else str(stack)))
+                            stack="" if stack is None else str(stack), **kind))
     return found
 
 
@@ -132,14 +139,18 @@ def _choose_series(folder: Path, found: list[_Slice], series: str | None) -> lis
     names = {key: _selector(items[0], stacks[key[0]] > 1) for key, items in groups.items()}
 
     def listing() -> str:
-        return "; ".join(f"{names[key]} '{items[0].series_description}' ({len(items)} images, "
-                         f"UID {key[0]})" for key, items in sorted(groups.items()))
+        return "; ".join(f"{names[key]} '{items[0].series_description}' ({len(items)} "
+                         f"{_kind(items[0])}images, UID {key[0]})"
+                         for key, items in sorted(groups.items()))
 
     if series is None:
-        if len(groups) > 1:
-            raise InputError(folder, f"holds {len(groups)} series, choose one with --series: "
-                                     f"{listing()}")
-        return next(iter(groups.values()))
+        volumes = [items for items in groups.values() if not _kind(items[0])]
+        if len(volumes) == 1:
+            return volumes[0]
+        if not volumes:
+            raise InputError(folder, f"holds no CT series to segment: {listing()}")
+        raise InputError(folder, f"holds {len(volumes)} CT series, choose one with --series: "
+                                 f"{listing()}")
     chosen = [items for key, items in groups.items()  # a series' number or UID takes its
               if series in (names[key], key[0], items[0].series_number,  # stacks, all of them
                             f"{key[0]}:{key[1]}")]
@@ -147,7 +158,16 @@ def _choose_series(folder: Path, found: list[_Slice], series: str | None) -> lis
         problem = (f"--series '{series}' matches {len(chosen)} of its series" if chosen
                    else f"no series '{series}'")
         raise InputError(folder, f"{problem}; it holds: {listing()}")
+    if chosen[0][0].modality not in ("CT", ""):
+        raise InputError(folder, f"series '{series}' is {chosen[0][0].modality}, not CT")
     return chosen[0]
+
+
+def _kind(item: _Slice) -> str:
+    """'' for a CT volume; else what it is, as the series listing names it."""
+    if item.modality not in ("CT", ""):
+        return f"{item.modality} "
+    return "localizer " if item.localizer else ""
 
 
 def _slice_positions(folder: Path, items: list[_Slice]) -> tuple[np.ndarray, np.ndarray, list]:
