@@ -54,19 +54,17 @@ class ModelSpec:
     def __post_init__(self) -> None:
         for name in ("inplane_mm", "slice_mm"):
             value = getattr(self, name)
-            if isinstance(value, str) and value not in ("auto", "native"):
-                raise IchfedError(f"{name} '{value}': give a size in mm, auto or native")
-        if self.norm not in NORMS:
-            raise IchfedError(f"norm '{self.norm}': choose batch, instance or null")
+            _require(not isinstance(value, str) or value in ("auto", "native"),
+                     f"{name} '{value}': give a size in mm, auto or native")
+        _require(self.norm in NORMS, f"norm '{self.norm}': choose batch, instance or null")
         _require(len(self.features) == 6, "features: six widths (five levels and the output's)")
         _require(0 <= self.deep_dropout < 1, "deep_dropout: from 0 to below 1")
         _require(0 < self.threshold < 1, "threshold: between 0 and 1")
         _require(self.hu_window is None or self.hu_window[0] < self.hu_window[1],
                  "hu_window: [low, high] with low below high")
-        _require(self.context_slices >= 0 and self.slice_batch >= 1
-                 and self.min_component_voxels >= 0, "context_slices, slice_batch and "
-                 "min_component_voxels: context_slices >= 0, slice_batch >= 1, "
-                 "min_component_voxels >= 0")
+        _require(self.context_slices >= 0, "context_slices: 0 or more")
+        _require(self.slice_batch >= 1, "slice_batch: at least 1")
+        _require(self.min_component_voxels >= 0, "min_component_voxels: 0 or more")
         if self.skull_context and self.hu_window is None:
             raise IchfedError("skull_context needs an hu_window: raw HU outside the brain holds "
                               "the scanner's padding (-1024 to -3024) and bone up to 3000")
