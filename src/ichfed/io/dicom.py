@@ -138,10 +138,15 @@ def _choose_series(folder: Path, found: list[_Slice], series: str | None) -> lis
     stacks = Counter(uid for uid, _ in groups)
     names = {key: _selector(items[0], stacks[key[0]] > 1) for key, items in groups.items()}
 
-    def listing() -> str:
+    def listing() -> str:  # in series-number order, as a PACS viewer lists them
+        def order(entry: tuple) -> tuple:
+            (uid, stack), items = entry
+            number = items[0].series_number
+            return (int(number) if number.isdigit() else float("inf"), number, uid, stack)
+
         return "; ".join(f"{names[key]} '{items[0].series_description}' ({len(items)} "
                          f"{_kind(items[0])}images, UID {key[0]})"
-                         for key, items in sorted(groups.items()))
+                         for key, items in sorted(groups.items(), key=order))
 
     if series is None:
         volumes = [items for items in groups.values() if not _kind(items[0])]
