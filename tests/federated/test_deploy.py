@@ -129,11 +129,11 @@ def test_tls_cwt_run_waits_for_a_restarted_site(federation):
 
 
 def test_a_refused_submission_says_why_without_flowers_preamble():
-    from ichfed.federated.deploy import _reason
+    from ichfed.federated.deploy import _message
 
     text = ("Flower App configuration warnings in '/tmp/app/pyproject.toml':\n"
             "- Recommended property \"license\" missing in [project]\n"
             "Using SuperLink: coordinator (127.0.0.1:9)\n\n"
             "Connection to the SuperLink is unavailable. Please check your network connection.")
-    assert _reason(text) == ("Connection to the SuperLink is unavailable. Please check your "
+    assert _message(text) == ("Connection to the SuperLink is unavailable. Please check your "
                              "network connection.")

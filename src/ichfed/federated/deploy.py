@@ -97,13 +97,6 @@ def _message(output: str) -> str:
     return " ".join(" ".join(lines).split()) or "no output"
 
 
-def _reason(text: str) -> str:
-    """Flower's failure without its preamble (which connection it used, app warnings)."""
-    kept = [line for line in text.splitlines() if line.strip() and not line.startswith(
-        ("Using SuperLink", "Flower App configuration", "- "))]
-    return " ".join(" ".join(kept).split()) or text
-
-
 def register_site(folder: Path, address: str, name: str, public_key: Path) -> None:
     """Register a hospital's public key under its name; only registered sites may connect."""
     if not public_key.is_file():
@@ -156,7 +149,7 @@ def submit(plan: Plan, coordinator: str, certs: Path | None, poll_s: float = 2.0
                                   "--format", "json"], env, "submitting the run"))
     if not reply.get("success", True) or "run-id" not in reply:
         raise IchfedError(f"submitting the run to {coordinator} failed: "
-                          f"{_reason(str(reply.get('error-message', reply)))}")
+                          f"{_message(str(reply.get('error-message', reply)))}")
     run_id = int(reply["run-id"])
     print(f"run {run_id} submitted to {coordinator}; following it", file=sys.stderr)
     deadline = time.time() + plan.round_timeout * max(1, plan.train.max_epochs)
