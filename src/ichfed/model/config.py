@@ -65,9 +65,9 @@ class ModelSpec:
         _require(self.context_slices >= 0, "context_slices: 0 or more")
         _require(self.slice_batch >= 1, "slice_batch: at least 1")
         _require(self.min_component_voxels >= 0, "min_component_voxels: 0 or more")
-        if self.skull_context and self.hu_window is None:
-            raise IchfedError("skull_context needs an hu_window: raw HU outside the brain holds "
-                              "the scanner's padding (-1024 to -3024) and bone up to 3000")
+        _require(not self.skull_context or self.hu_window is not None,
+                 "skull_context needs an hu_window: raw HU outside the brain holds the "
+                 "scanner's padding (-1024 to -3024) and bone up to 3000")
 
     @property
     def working_mm(self) -> float | None:
@@ -158,8 +158,8 @@ class TrainSpec:
     mixed_precision: bool = True  # bf16 autocast where the device has bf16 in hardware
 
     def __post_init__(self) -> None:
-        if self.select_by not in SELECT_BY:
-            raise IchfedError(f"select_by '{self.select_by}': choose {' or '.join(SELECT_BY)}")
+        _require(self.select_by in SELECT_BY,
+                 f"select_by '{self.select_by}': choose {' or '.join(SELECT_BY)}")
         # the U-Net halves a patch four times
         _require(self.patch >= 16 and self.patch % 16 == 0, "patch: a multiple of 16")
         _require(min(self.lesion_patches, self.batch_size, self.max_epochs, self.patience) >= 1,
