@@ -14,7 +14,8 @@ def experiment(
     out: Annotated[Path, typer.Option(help="Study folder (a rerun skips finished stages).")] = Path(
         "runs/study"),
     preset: Annotated[str, typer.Option(help="demo (2-core CPU) or paper (GPU).")] = "demo",
-    seed: Annotated[int, typer.Option(help="Seed of the data, the splits and every model.")] = 0,
+    seed: Annotated[int, typer.Option(help="Seed of the data, the splits and every model "
+                                          "(--set seed=N: the models only).")] = 0,
     train: Annotated[list[str], typer.Option(
         help="A training site, NAME=DIR (a user's site, split into train and test scans) or "
              "NAME=builtin[:PROFILE]. Repeat; without --train/--holdout the four built-in "
