@@ -54,3 +54,16 @@ def experiment(
         settings["overrides"] = {**overrides, **settings["overrides"]}
         sites = file_sites + sites
     run_study(out, StudySpec(sites=sites or DEFAULT_SITES, **settings), device)
+
+
+@command(panel=STUDY)
+def combine(
+    studies: Annotated[list[Path], typer.Argument(
+        help="Study folders of the same scans, each with its models' own --set seed=N.")],
+    out: Annotated[Path, typer.Option(help="Folder for summary.csv and wilcoxon.csv.")] = Path(
+        "runs/combined"),
+) -> None:
+    """Repeated studies read together: each model's mean Dice across the seeds, and paired tests."""
+    from ichfed.experiment import combine as combine_studies
+
+    combine_studies(studies, out)

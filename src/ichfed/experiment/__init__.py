@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-from rich.table import Table
 
 from ichfed.device import cpu_description, resolve_device
+from ichfed.experiment.repeats import combine_studies
 from ichfed.experiment.sites import SiteEntry, parse_site, read_study_file
 from ichfed.experiment.study import (
     StudySpec,
@@ -24,9 +24,11 @@ from ichfed.experiment.study import (
 from ichfed.io import open_site, read_ct, read_mask
 from ichfed.metrics.compare import paired_wilcoxon, summary_table
 from ichfed.report import html as report
+from ichfed.report.console import print_grid, print_rows
 from ichfed.report.tables import write_csv
 
-__all__ = ["SiteEntry", "StudySpec", "parse_site", "read_study_file", "run_study"]
+__all__ = ["SiteEntry", "StudySpec", "combine", "parse_site", "read_study_file",
+           "run_study"]
 
 
 def _stage_estimates(spec: StudySpec) -> dict[str, float]:
@@ -81,7 +83,7 @@ def run_study(out: Path, spec: StudySpec, device_name: str = "auto") -> list[dic
                                                       device))
         summary = stage("report", lambda: write_outputs(out, spec, rows, folders,
                                                         layout["test"], timings, device))
-    print_summary(console, summary, [n for n, _ in models(spec)], list(layout["test"]))
+    print_summary(summary, [n for n, _ in models(spec)], list(layout["test"]))
     console.print(f"report: {out / 'report.html'}")
     return summary
 
@@ -195,15 +197,23 @@ def _overlay_cases(out: Path, rows: list[dict], model: str,
     return panels
 
 
-def print_summary(console: Console, summary: list[dict], names: list[str],
-                  sites: list[str]) -> None:
-    cell = {(r["model"], r["site"]): r for r in summary}
-    table = Table(title="mean Dice (Pearson r of volumes) on each site's test scans")
-    table.add_column("model")
-    for site in sites:
-        table.add_column(site, justify="right")
-    for name in names:
-        table.add_row(name, *(f"{cell[(name, s)]['mean_dice']:.3f} "
-                              f"({cell[(name, s)]['pearson_r']:.2f})" if (name, s) in cell
-                              else "-" for s in sites))
-    console.print(table)
+def print_summary(summary: list[dict], names: list[str], sites: list[str]) -> None:
+    cell = {(r["model"], r["site"]): f"{r['mean_dice']:.3f} ({r['pearson_r']:.2f})"
+            for r in summary}
+    print_grid(cell, names, sites, "mean Dice (Pearson r of volumes) on each site's test scans")
+
+
+def combine(folders: list[Path], out: Path) -> list[dict]:
+    """Studies repeated with other model seeds, read together (experiment/repeats.py): writes
+    OUT/summary.csv and OUT/wilcoxon.csv and prints the mean Dice across seeds."""
+    summary, tests = combine_studies(folders, out)
+    names = list(dict.fromkeys(r["model"] for r in summary))
+    sites = list(dict.fromkeys(r["site"] for r in summary))
+    cell = {(r["model"], r["site"]): f"{r['mean_dice']:.3f} +- {r['sd_dice']:.3f}"
+            for r in summary}
+    print_grid(cell, names, sites, f"mean Dice across {summary[0]['seeds']} model seeds "
+               "(+- SD of the seeds' means)")
+    if tests:
+        print_rows(tests, "paired Wilcoxon signed-rank tests on seed-averaged Dice per scan")
+    Console().print(f"written: {Path(out) / 'summary.csv'}")
+    return summary

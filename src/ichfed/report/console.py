@@ -65,6 +65,18 @@ def print_rows(rows: list[dict], title: str = "") -> None:
     Console().print(table)
 
 
+def print_grid(cell: dict[tuple[str, str], str], rows: list[str], columns: list[str],
+               title: str = "") -> None:
+    """A models-by-sites table of preformatted cells ("-" where a pair is missing)."""
+    table = Table(title=title)
+    table.add_column("model")
+    for column in columns:
+        table.add_column(column, justify="right")
+    for row in rows:
+        table.add_row(row, *(cell.get((row, c), "-") for c in columns))
+    Console().print(table)
+
+
 def print_pairs(values: dict, title: str = "") -> None:
     """One flat dict as a two-column table (evaluate's summary)."""
     table = Table(title=title, show_header=False)

@@ -1,0 +1,80 @@
+"""`ichfed combine`: studies repeated with other model seeds, read together; studies that differ
+in more than the seed are refused with one line and nothing written."""
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from ichfed.cli import app
+from ichfed.experiment.study import StudySpec
+from ichfed.report.tables import read_csv, write_csv
+
+CASES = [f"nih_{i:04d}" for i in range(6)]
+
+
+def _study(folder, dice: dict[str, list[float]], seed: int | None, **settings):
+    """A finished study's two files, as `ichfed experiment` writes them."""
+    overrides = {"max_epochs": 2} | ({"seed": seed} if seed is not None else {})
+    spec = StudySpec(overrides=overrides, **settings)
+    folder.mkdir(parents=True)
+    (folder / "study.json").write_text(json.dumps(spec.to_dict(), default=list))
+    write_csv([{"model": m, "site": "nih", "role": "train site", "case": c, "dice": d,
+                "pred_ml": 1.0}
+               for m, values in dice.items() for c, d in zip(CASES, values, strict=True)],
+              folder / "results.csv")
+    return folder
+
+
+@pytest.fixture
+def repeats(tmp_path):
+    rng = np.random.default_rng(0)
+    dice = {seed: {"single-nih": rng.uniform(0, 0.6, 6).round(3).tolist(),
+                   "cwt": rng.uniform(0.4, 1, 6).round(3).tolist()} for seed in (0, 1, 2)}
+    folders = [_study(tmp_path / "s0", dice[0], None), _study(tmp_path / "s1", dice[1], 1),
+               _study(tmp_path / "s2", dice[2], 2)]
+    return folders, dice
+
+
+def test_means_across_seeds_and_tests_on_seed_averaged_dice(repeats, tmp_path):
+    folders, dice = repeats
+    out = tmp_path / "combined"
+    result = CliRunner().invoke(app, ["combine", *map(str, folders), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    summary = {r["model"]: r for r in read_csv(out / "summary.csv")}
+    for model in ("single-nih", "cwt"):
+        means = [np.mean(dice[s][model]) for s in (0, 1, 2)]
+        assert summary[model]["seeds"] == 3
+        assert summary[model]["mean_dice"] == pytest.approx(np.mean(means), abs=1e-4)
+        assert summary[model]["sd_dice"] == pytest.approx(np.std(means, ddof=1), abs=1e-4)
+        assert summary[model]["min_dice"] == pytest.approx(min(means), abs=1e-4)
+    (test,) = read_csv(out / "wilcoxon.csv")
+    averaged = {m: np.mean([dice[s][m] for s in (0, 1, 2)], axis=0) for m in ("cwt", "single-nih")}
+    assert (test["model"], test["versus"], test["scans"]) == ("cwt", "single-nih", 6)
+    assert test["mean_dice_difference"] == pytest.approx(
+        float((averaged["cwt"] - averaged["single-nih"]).mean()), abs=1e-4)
+    assert "+-" in result.output
+
+
+@pytest.mark.parametrize("problem, message", [
+    ("settings", "differ from"), ("seed", "seed 1"), ("unfinished", "not a finished study"),
+    ("scans", "other models or scans")])
+def test_studies_that_differ_in_more_than_the_seed_are_refused(repeats, tmp_path, problem,
+                                                               message):
+    folders, dice = repeats
+    odd = tmp_path / "odd"
+    if problem == "settings":
+        _study(odd, dice[1], 3, test_cases=4)
+    elif problem == "seed":
+        _study(odd, dice[1], 1)
+    elif problem == "unfinished":
+        odd.mkdir()
+    else:
+        _study(odd, {"cwt": dice[1]["cwt"]}, 3)
+    out = tmp_path / "combined"
+    result = CliRunner().invoke(app, ["combine", str(folders[0]), str(folders[1]), str(odd),
+                                      "--out", str(out)])
+    assert result.exit_code == 1
+    assert message in result.output and str(odd) in result.output
+    assert "Traceback" not in result.output and not out.exists()
