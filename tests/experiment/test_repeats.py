@@ -54,7 +54,7 @@ def test_means_across_seeds_and_tests_on_seed_averaged_dice(repeats, tmp_path):
     assert (test["model"], test["versus"], test["scans"]) == ("cwt", "single-nih", 6)
     assert test["mean_dice_difference"] == pytest.approx(
         float((averaged["cwt"] - averaged["single-nih"]).mean()), abs=1e-4)
-    assert "+-" in result.output
+    assert "mean Dice over 3 model seeds" in result.output
 
 
 @pytest.mark.parametrize("problem, message", [

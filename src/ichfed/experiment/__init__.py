@@ -209,10 +209,10 @@ def combine(folders: list[Path], out: Path) -> list[dict]:
     summary, tests = combine_studies(folders, out)
     names = list(dict.fromkeys(r["model"] for r in summary))
     sites = list(dict.fromkeys(r["site"] for r in summary))
-    cell = {(r["model"], r["site"]): f"{r['mean_dice']:.3f} +- {r['sd_dice']:.3f}"
+    cell = {(r["model"], r["site"]): f"{r['mean_dice']:.3f} ({r['sd_dice']:.3f})"
             for r in summary}
-    print_grid(cell, names, sites, f"mean Dice across {summary[0]['seeds']} model seeds "
-               "(+- SD of the seeds' means)")
+    print_grid(cell, names, sites, f"mean Dice over {summary[0]['seeds']} model seeds (SD of "
+               "the seeds' means) on each site's test scans")
     if tests:
         print_rows(tests, "paired Wilcoxon signed-rank tests on seed-averaged Dice per scan")
     Console().print(f"written: {Path(out) / 'summary.csv'}")
