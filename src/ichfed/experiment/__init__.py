@@ -6,7 +6,6 @@ import time
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
@@ -17,6 +16,7 @@ from ichfed.experiment.study import (
     StudySpec,
     check_study_folder,
     evaluate_all,
+    findings,
     gather_sites,
     models,
     train_model,
@@ -88,26 +88,6 @@ def run_study(out: Path, spec: StudySpec, device_name: str = "auto") -> list[dic
     return summary
 
 
-def findings(summary: list[dict], spec: StudySpec) -> dict:
-    """The study's two questions, answered from the numbers."""
-    cell = {(r["model"], r["site"]): r["mean_dice"] for r in summary}
-    trained = {r["model"] for r in summary}
-    singles = [f"single-{s}" for s in spec.train_sites if f"single-{s}" in trained]
-    holdout = {}
-    for site in spec.holdout_sites if "cwt" in trained and singles else ():
-        single_mean = float(np.mean([cell[(m, site)] for m in singles]))
-        holdout[site] = {"cwt": cell[("cwt", site)], "mean_of_single_site": round(single_mean, 4),
-                         "cwt_better": cell[("cwt", site)] > single_mean}
-    sites = list(dict.fromkeys(r["site"] for r in summary))
-    ratio = {}
-    for model in [m for m in ("cwt", "fedavg") if m in trained and "pooled" in trained]:
-        per_site = {s: round(cell[(model, s)] / cell[("pooled", s)], 3)
-                    if cell[("pooled", s)] > 0 else float("nan") for s in sites}
-        ratio[model] = {"per_site": per_site, "all_at_least_0.98": all(
-            v >= 0.98 for v in per_site.values())}
-    return {"multi_site_vs_single_site_on_holdout": holdout, "ratio_to_pooled": ratio}
-
-
 def _versions() -> dict:
     names = ("ichfed", "torch", "monai", "flwr", "numpy", "scipy", "nibabel", "pydicom")
     found = {}
@@ -132,7 +112,7 @@ def write_outputs(out: Path, spec: StudySpec, rows: list[dict], folders: dict[st
     tests = paired_wilcoxon(rows, multi, [n for n in names if n.startswith("single-")])
     if tests:
         write_csv(tests, out / "wilcoxon.csv")
-    answers = findings(summary, spec)
+    answers = findings(summary, spec.train_sites, spec.holdout_sites)
     (out / "findings.json").write_text(json.dumps(answers, indent=2) + "\n")
     histories = {}
     for name, folder in folders.items():
@@ -205,8 +185,8 @@ def print_summary(summary: list[dict], names: list[str], sites: list[str]) -> No
 
 def combine(folders: list[Path], out: Path) -> list[dict]:
     """Studies repeated with other model seeds, read together (experiment/repeats.py): writes
-    OUT/summary.csv and OUT/wilcoxon.csv and prints the mean Dice across seeds."""
-    summary, tests = combine_studies(folders, out)
+    OUT/summary.csv, OUT/wilcoxon.csv and OUT/findings.json and prints them."""
+    summary, tests, answers = combine_studies(folders, out)
     names = list(dict.fromkeys(r["model"] for r in summary))
     sites = list(dict.fromkeys(r["site"] for r in summary))
     cell = {(r["model"], r["site"]): f"{r['mean_dice']:.3f} ({r['sd_dice']:.3f})"
@@ -215,5 +195,15 @@ def combine(folders: list[Path], out: Path) -> list[dict]:
                "the seeds' means) on each site's test scans")
     if tests:
         print_rows(tests, "paired Wilcoxon signed-rank tests on seed-averaged Dice per scan")
-    Console().print(f"written: {Path(out) / 'summary.csv'}")
+    console = Console()
+    for site, a in answers["multi_site_vs_single_site_on_holdout"].items():
+        console.print(f"holdout {site}: cwt beats the single-site models' mean in "
+                      f"{a['cwt_better_in']} of {a['of_seeds']} seeds ({a['cwt_mean']:.3f} "
+                      f"against {a['mean_of_single_site_mean']:.3f} on average)")
+    seeds = len(answers["seeds"])
+    for model, a in answers["against_pooled"].items():
+        console.print(f"{model} reaches 0.98 of pooled on every site in "
+                      f"{a['reaches_0.98_everywhere_in']} of {seeds} seeds; ratio of the seeds' "
+                      "means: " + ", ".join(f"{s} {v:.2f}" for s, v in a["ratio_of_means"].items()))
+    console.print(f"written: {Path(out)}/summary.csv, wilcoxon.csv, findings.json")
     return summary

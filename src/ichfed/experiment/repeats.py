@@ -1,7 +1,8 @@
 """Studies repeated with the models drawn from other seeds (`--set seed=N`) on the same scans,
 read together. One seeded run does not rank the methods: with 8 test scans a site, a speck
 more or less moves a mean by 0.125. So each model's mean Dice per site is given across the
-seeds (mean, SD, range), and the paired tests use each scan's Dice averaged over the seeds.
+seeds (mean, SD, range), the study's two questions are asked of every seed, and the paired
+tests use each scan's Dice averaged over the seeds.
 """
 
 import json
@@ -10,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ichfed.errors import IchfedError
+from ichfed.experiment.study import findings
 from ichfed.metrics.compare import paired_wilcoxon
 from ichfed.report.tables import read_csv, write_csv
 
@@ -32,9 +34,10 @@ def _without_model_seed(settings: dict) -> dict:
     return {**settings, "overrides": overrides}
 
 
-def read_repeats(folders: list[Path]) -> dict[int, list[dict]]:
-    """Each study's per-scan results by its models' seed, after checking that the studies
-    differ in nothing but that seed (same sites, scans, split, preset and settings)."""
+def read_repeats(folders: list[Path]) -> tuple[dict, dict[int, list[dict]]]:
+    """The first study's settings, and each study's per-scan results by its models' seed,
+    after checking that the studies differ in nothing but that seed (same sites, scans,
+    split, preset and settings)."""
     if len(folders) < 2:
         raise IchfedError("give at least two study folders to combine")
     first, by_seed = None, {}
@@ -52,25 +55,69 @@ def read_repeats(folders: list[Path]) -> dict[int, list[dict]]:
         if seed in by_seed:
             raise IchfedError(f"{folder}: its models have seed {seed}, as another folder's do")
         by_seed[seed] = rows
-    return by_seed
+    return first[1], by_seed
 
 
-def across_seeds(by_seed: dict[int, list[dict]]) -> list[dict]:
-    """Per (model, site): the mean Dice of each seed's models, then their mean, SD and range."""
-    pairs = list(dict.fromkeys((r["model"], r["site"]) for r in next(iter(by_seed.values()))))
+def seed_means(by_seed: dict[int, list[dict]]) -> dict[int, list[dict]]:
+    """Each seed's mean Dice per (model, site), as rows of a study's summary."""
+    out = {}
+    for seed, rows in sorted(by_seed.items()):
+        dice: dict[tuple[str, str], list[float]] = {}
+        for r in rows:
+            dice.setdefault((r["model"], r["site"]), []).append(r["dice"])
+        out[seed] = [{"model": m, "site": s, "mean_dice": float(np.mean(v))}
+                     for (m, s), v in dice.items()]
+    return out
+
+
+def across_seeds(means: dict[int, list[dict]]) -> list[dict]:
+    """Per (model, site): the seeds' mean Dice, then their mean, SD and range."""
+    by_pair: dict[tuple[str, str], dict[int, float]] = {}
+    for seed, rows in means.items():
+        for r in rows:
+            by_pair.setdefault((r["model"], r["site"]), {})[seed] = r["mean_dice"]
     table = []
-    for model, site in pairs:
-        means = {seed: float(np.mean([r["dice"] for r in rows
-                                      if r["model"] == model and r["site"] == site]))
-                 for seed, rows in sorted(by_seed.items())}
-        values = np.array(list(means.values()))
+    for (model, site), per_seed in by_pair.items():
+        values = np.array(list(per_seed.values()))
         table.append({"model": model, "site": site, "seeds": len(values),
                       "mean_dice": round(float(values.mean()), 4),
                       "sd_dice": round(float(values.std(ddof=1)), 4),
                       "min_dice": round(float(values.min()), 4),
                       "max_dice": round(float(values.max()), 4),
-                      "dice_by_seed": " ".join(f"{s}:{v:.3f}" for s, v in means.items())})
+                      "dice_by_seed": " ".join(f"{s}:{v:.3f}" for s, v in per_seed.items())})
     return table
+
+
+def questions_across_seeds(means: dict[int, list[dict]], train_sites: list[str],
+                           holdout_sites: list[str]) -> dict:
+    """The study's two questions (study.findings) asked of each seed's models: how often
+    cwt beats the single-site models' mean on a holdout site, and how often a multi-site
+    model reaches 0.98 of the pooled model on every site, with its ratio of the seeds' means
+    (a mean of ratios would be ruled by one seed's weak pooled model)."""
+    per_seed = {seed: findings(rows, train_sites, holdout_sites) for seed, rows in means.items()}
+    holdout: dict[str, dict] = {}
+    for answers in per_seed.values():
+        for site, a in answers["multi_site_vs_single_site_on_holdout"].items():
+            h = holdout.setdefault(site, {"cwt_better_in": 0, "cwt": [], "single_site": []})
+            h["cwt_better_in"] += int(a["cwt_better"])
+            h["cwt"].append(a["cwt"])
+            h["single_site"].append(a["mean_of_single_site"])
+    mean = {(r["model"], r["site"]): r["mean_dice"] for r in across_seeds(means)}
+    pooled = {}
+    for model in next(iter(per_seed.values()))["ratio_to_pooled"] if per_seed else ():
+        sites = [s for m, s in mean if m == model]
+        pooled[model] = {
+            "reaches_0.98_everywhere_in": sum(a["ratio_to_pooled"][model]["all_at_least_0.98"]
+                                              for a in per_seed.values()),
+            "ratio_of_means": {s: round(mean[(model, s)] / mean[("pooled", s)], 3)
+                               if mean[("pooled", s)] > 0 else float("nan") for s in sites}}
+    return {"seeds": list(per_seed),
+            "multi_site_vs_single_site_on_holdout": {
+                site: {"cwt_better_in": h["cwt_better_in"], "of_seeds": len(h["cwt"]),
+                       "cwt_mean": round(float(np.mean(h["cwt"])), 4),
+                       "mean_of_single_site_mean": round(float(np.mean(h["single_site"])), 4)}
+                for site, h in holdout.items()},
+            "against_pooled": pooled, "per_seed": per_seed}
 
 
 def seed_averaged(by_seed: dict[int, list[dict]]) -> list[dict]:
@@ -83,15 +130,22 @@ def seed_averaged(by_seed: dict[int, list[dict]]) -> list[dict]:
             for (m, s, c), v in dice.items()]
 
 
-def combine_studies(folders: list[Path], out: Path) -> tuple[list[dict], list[dict]]:
-    """Writes OUT/summary.csv (across seeds) and OUT/wilcoxon.csv (the first multi-site model
-    against every other, on seed-averaged Dice); returns both tables."""
-    by_seed = read_repeats(folders)
-    summary = across_seeds(by_seed)
+def combine_studies(folders: list[Path], out: Path) -> tuple[list[dict], list[dict], dict]:
+    """Writes OUT/summary.csv (across seeds), OUT/wilcoxon.csv (the first multi-site model
+    against every other, on seed-averaged Dice) and OUT/findings.json (the study's questions
+    across seeds); returns the three."""
+    settings, by_seed = read_repeats(folders)
+    means = seed_means(by_seed)
+    summary = across_seeds(means)
+    roles = {role: [s["name"] for s in settings["sites"] if s["role"] == role]
+             for role in ("train", "holdout")}
+    answers = questions_across_seeds(means, roles["train"], roles["holdout"])
     names = list(dict.fromkeys(r["model"] for r in summary))
     multi = next((m for m in FIRST_MULTI if m in names), names[0])
     tests = paired_wilcoxon(seed_averaged(by_seed), multi, [n for n in names if n != multi])
-    write_csv(summary, Path(out) / "summary.csv")
+    out = Path(out)
+    write_csv(summary, out / "summary.csv")
     if tests:
-        write_csv(tests, Path(out) / "wilcoxon.csv")
-    return summary, tests
+        write_csv(tests, out / "wilcoxon.csv")
+    (out / "findings.json").write_text(json.dumps(answers, indent=2) + "\n")
+    return summary, tests, answers

@@ -13,6 +13,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from ichfed.baseline import ThresholdBaseline
@@ -176,6 +177,27 @@ def evaluate_all(out: Path, spec: StudySpec, tests: dict[str, Path], folders: di
                              list(tests).index(r["site"]), r["case"]))
     write_csv(rows, out / "results.csv")
     return rows
+
+
+def findings(summary: list[dict], train_sites: tuple[str, ...] | list[str],
+             holdout_sites: tuple[str, ...] | list[str]) -> dict:
+    """The study's two questions, answered from the mean Dice per model and site."""
+    cell = {(r["model"], r["site"]): r["mean_dice"] for r in summary}
+    trained = {r["model"] for r in summary}
+    singles = [f"single-{s}" for s in train_sites if f"single-{s}" in trained]
+    holdout = {}
+    for site in [s for s in holdout_sites if ("cwt", s) in cell] if singles else ():
+        single_mean = float(np.mean([cell[(m, site)] for m in singles]))
+        holdout[site] = {"cwt": cell[("cwt", site)], "mean_of_single_site": round(single_mean, 4),
+                         "cwt_better": cell[("cwt", site)] > single_mean}
+    sites = list(dict.fromkeys(r["site"] for r in summary))
+    ratio = {}
+    for model in [m for m in ("cwt", "fedavg") if m in trained and "pooled" in trained]:
+        per_site = {s: round(cell[(model, s)] / cell[("pooled", s)], 3)
+                    if cell[("pooled", s)] > 0 else float("nan") for s in sites}
+        ratio[model] = {"per_site": per_site, "all_at_least_0.98": all(
+            v >= 0.98 for v in per_site.values())}
+    return {"multi_site_vs_single_site_on_holdout": holdout, "ratio_to_pooled": ratio}
 
 
 def check_study_folder(out: Path, spec: StudySpec) -> None:
