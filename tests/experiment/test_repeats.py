@@ -92,3 +92,12 @@ def test_studies_that_differ_in_more_than_the_seed_are_refused(repeats, tmp_path
     assert result.exit_code == 1
     assert message in result.output and str(odd) in result.output
     assert "Traceback" not in result.output and not out.exists()
+
+
+def test_a_study_folder_is_not_overwritten(repeats):
+    folders, _ = repeats
+    before = (folders[0] / "results.csv").read_bytes()
+    result = CliRunner().invoke(app, ["combine", *map(str, folders), "--out", str(folders[0])])
+    assert result.exit_code == 1 and "holds a study" in result.output
+    assert sorted(p.name for p in folders[0].iterdir()) == ["results.csv", "study.json"]
+    assert (folders[0] / "results.csv").read_bytes() == before

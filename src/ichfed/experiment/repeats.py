@@ -34,12 +34,14 @@ def _without_model_seed(settings: dict) -> dict:
     return {**settings, "overrides": overrides}
 
 
-def read_repeats(folders: list[Path]) -> tuple[dict, dict[int, list[dict]]]:
+def read_repeats(folders: list[Path], out: Path) -> tuple[dict, dict[int, list[dict]]]:
     """The first study's settings, and each study's per-scan results by its models' seed,
     after checking that the studies differ in nothing but that seed (same sites, scans,
-    split, preset and settings)."""
+    split, preset and settings) and that `out` is not a study's own folder."""
     if len(folders) < 2:
         raise IchfedError("give at least two study folders to combine")
+    if (Path(out) / "study.json").exists():  # its summary.csv and wilcoxon.csv would be replaced
+        raise IchfedError(f"{out}: holds a study; give --out a folder of its own")
     first, by_seed = None, {}
     for folder in folders:
         settings, rows = _read(Path(folder))
@@ -88,12 +90,13 @@ def across_seeds(means: dict[int, list[dict]]) -> list[dict]:
     return table
 
 
-def questions_across_seeds(means: dict[int, list[dict]], train_sites: list[str],
-                           holdout_sites: list[str]) -> dict:
+def questions_across_seeds(means: dict[int, list[dict]], summary: list[dict],
+                           train_sites: list[str], holdout_sites: list[str]) -> dict:
     """The study's two questions (study.findings) asked of each seed's models: how often
     cwt beats the single-site models' mean on a holdout site, and how often a multi-site
     model reaches 0.98 of the pooled model on every site, with its ratio of the seeds' means
-    (a mean of ratios would be ruled by one seed's weak pooled model)."""
+    (from `summary`, across_seeds' table: a mean of ratios would be ruled by one seed's weak
+    pooled model)."""
     per_seed = {seed: findings(rows, train_sites, holdout_sites) for seed, rows in means.items()}
     holdout: dict[str, dict] = {}
     for answers in per_seed.values():
@@ -102,9 +105,9 @@ def questions_across_seeds(means: dict[int, list[dict]], train_sites: list[str],
             h["cwt_better_in"] += int(a["cwt_better"])
             h["cwt"].append(a["cwt"])
             h["single_site"].append(a["mean_of_single_site"])
-    mean = {(r["model"], r["site"]): r["mean_dice"] for r in across_seeds(means)}
+    mean = {(r["model"], r["site"]): r["mean_dice"] for r in summary}
     pooled = {}
-    for model in next(iter(per_seed.values()))["ratio_to_pooled"] if per_seed else ():
+    for model in next(iter(per_seed.values()))["ratio_to_pooled"]:
         sites = [s for m, s in mean if m == model]
         pooled[model] = {
             "reaches_0.98_everywhere_in": sum(a["ratio_to_pooled"][model]["all_at_least_0.98"]
@@ -134,12 +137,12 @@ def combine_studies(folders: list[Path], out: Path) -> tuple[list[dict], list[di
     """Writes OUT/summary.csv (across seeds), OUT/wilcoxon.csv (the first multi-site model
     against every other, on seed-averaged Dice) and OUT/findings.json (the study's questions
     across seeds); returns the three."""
-    settings, by_seed = read_repeats(folders)
+    settings, by_seed = read_repeats(folders, out)
     means = seed_means(by_seed)
     summary = across_seeds(means)
     roles = {role: [s["name"] for s in settings["sites"] if s["role"] == role]
              for role in ("train", "holdout")}
-    answers = questions_across_seeds(means, roles["train"], roles["holdout"])
+    answers = questions_across_seeds(means, summary, roles["train"], roles["holdout"])
     names = list(dict.fromkeys(r["model"] for r in summary))
     multi = next((m for m in FIRST_MULTI if m in names), names[0])
     tests = paired_wilcoxon(seed_averaged(by_seed), multi, [n for n in names if n != multi])
