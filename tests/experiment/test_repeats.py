@@ -21,7 +21,8 @@ def _study(folder, dice: dict[tuple[str, str], list[float]], seed: int | None, *
     spec = StudySpec(overrides=overrides, **settings)
     folder.mkdir(parents=True)
     (folder / "study.json").write_text(json.dumps(spec.to_dict(), default=list))
-    write_csv([{"model": m, "site": site, "role": "-", "case": c, "dice": d, "pred_ml": 1.0}
+    write_csv([{"model": m, "site": site, "role": "-", "case": c, "dice": d, "pred_ml": d,
+                "true_ml": 1.0, "hd95_mm": 2.0, "surface_dice_1mm": d}
                for (m, site), values in dice.items()
                for c, d in zip(CASES, values, strict=True)], folder / "results.csv")
     return folder

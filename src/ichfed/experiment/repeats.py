@@ -12,7 +12,7 @@ import numpy as np
 
 from ichfed.errors import IchfedError
 from ichfed.experiment.study import findings
-from ichfed.metrics.compare import paired_wilcoxon
+from ichfed.metrics.compare import paired_wilcoxon, summary_table
 from ichfed.report.tables import read_csv, write_csv
 
 FIRST_MULTI = ("cwt", "fedavg", "pooled")  # the model the others are tested against
@@ -61,15 +61,8 @@ def read_repeats(folders: list[Path], out: Path) -> tuple[dict, dict[int, list[d
 
 
 def seed_means(by_seed: dict[int, list[dict]]) -> dict[int, list[dict]]:
-    """Each seed's mean Dice per (model, site), as rows of a study's summary."""
-    out = {}
-    for seed, rows in sorted(by_seed.items()):
-        dice: dict[tuple[str, str], list[float]] = {}
-        for r in rows:
-            dice.setdefault((r["model"], r["site"]), []).append(r["dice"])
-        out[seed] = [{"model": m, "site": s, "mean_dice": float(np.mean(v))}
-                     for (m, s), v in dice.items()]
-    return out
+    """Each seed's summary per (model, site), as its study computed it (summary.csv)."""
+    return {seed: summary_table(rows) for seed, rows in sorted(by_seed.items())}
 
 
 def across_seeds(means: dict[int, list[dict]]) -> list[dict]:
