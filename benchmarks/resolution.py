@@ -2,7 +2,9 @@
 its own pixel size, applied to the same test scans resampled in-plane to 2x and to 0.7x the
 pixel size, with in-plane resampling on (`inplane_mm` auto) and off (`native`, the paper).
 Reports mean Dice at each size (against the truth resampled the same way) and the median
-relative difference of predicted volumes from the native-size prediction. Prints one JSON line.
+relative difference of predicted volumes from the native-size prediction, with each scan's
+Dice and predicted volume, so that `resolution_pool.py` can pool runs and bound the medians.
+Prints one JSON line.
 Usage: python benchmarks/resolution.py [--train 24] [--test 10] [--minutes 4]
                                        [--modes auto,native] [--set key=value ...]
                                        [--keep DIR]
@@ -40,6 +42,12 @@ def rescaled(image: np.ndarray, mask: np.ndarray, affine: np.ndarray, factor: fl
     new_affine[:3, 1] *= image.shape[1] / grid.work_shape[1]
     return (to_work(image, grid).astype(np.float32),
             mask_to_work(mask > 0, grid).astype(np.uint8), new_affine)
+
+
+def volume_differences(own: list[float], other: list[float]) -> list[float]:
+    """|other / own - 1| for each scan whose own-size prediction holds a bleed (over 0.1 mL):
+    the volume target's terms."""
+    return [abs(b / a - 1) for a, b in zip(own, other, strict=True) if a > 0.1]
 
 
 def main() -> None:
@@ -90,14 +98,18 @@ def main() -> None:
                 pred = segment(ct, model, cpu)
                 voxel_ml = abs(np.linalg.det(ct.affine[:3, :3])) / 1000
                 rows[(name, factor)] = (dice(pred, truth), pred.sum() * voxel_ml)
-            out = {"model_inplane_mm": model.spec.inplane_mm, "kept_model": kept}
+            cases = [n for n, f in rows if f == 1.0]
+            out = {"model_inplane_mm": model.spec.inplane_mm, "kept_model": kept,
+                   "model_seed": model.config["train"]["seed"], "cases": cases}
             for factor in (1.0, 2.0, 0.7):
-                dices = [rows[(n, f)][0] for n, f in rows if f == factor]
+                dices = [rows[(n, factor)][0] for n in cases]
                 out[f"mean_dice_x{factor}"] = round(float(np.mean(dices)), 4)
                 out[f"dice_x{factor}"] = [round(float(d), 3) for d in dices]
+                out[f"volume_ml_x{factor}"] = [round(float(rows[(n, factor)][1]), 3)
+                                               for n in cases]
                 if factor != 1.0:
-                    rel = [abs(rows[(n, factor)][1] / rows[(n, 1.0)][1] - 1)
-                           for n, f in rows if f == factor and rows[(n, 1.0)][1] > 0.1]
+                    rel = volume_differences([rows[(n, 1.0)][1] for n in cases],
+                                             [rows[(n, factor)][1] for n in cases])
                     out[f"median_volume_diff_x{factor}"] = (round(float(np.median(rel)), 4)
                                                            if rel else None)
             result[mode] = out

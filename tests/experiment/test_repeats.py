@@ -102,3 +102,16 @@ def test_a_study_folder_is_not_overwritten(repeats):
     assert result.exit_code == 1 and "holds a study" in result.output
     assert sorted(p.name for p in folders[0].iterdir()) == ["results.csv", "study.json"]
     assert (folders[0] / "results.csv").read_bytes() == before
+
+
+def test_the_combined_report_shows_every_seed_and_study(repeats, tmp_path):
+    folders, dice = repeats
+    out = tmp_path / "combined"
+    result = CliRunner().invoke(app, ["combine", *map(str, folders), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    page = (out / "report.html").read_text()
+    means = [np.mean(dice[s][("cwt", "thin")]) for s in (0, 1, 2)]
+    assert f"{np.mean(means):.3f} ({np.std(means, ddof=1):.3f})" in page
+    assert "Mean Dice over 3 model seeds" in page and "data:image/png;base64," in page
+    assert all(str(f.resolve()) in page for f in folders) and "<script" not in page
+    assert "holdout thin: cwt beats the single-site models&#x27; mean in" in page

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from ichfed.device import cpu_description, resolve_device
-from ichfed.experiment.repeats import combine_studies
+from ichfed.experiment.repeats import combine_studies, findings_lines, mean_sd_cells
 from ichfed.experiment.sites import SiteEntry, parse_site, read_study_file
 from ichfed.experiment.study import (
     StudySpec,
@@ -185,25 +185,18 @@ def print_summary(summary: list[dict], names: list[str], sites: list[str]) -> No
 
 def combine(folders: list[Path], out: Path) -> list[dict]:
     """Studies repeated with other model seeds, read together (experiment/repeats.py): writes
-    OUT/summary.csv, OUT/wilcoxon.csv and OUT/findings.json and prints them."""
+    OUT/summary.csv, OUT/wilcoxon.csv, OUT/findings.json and OUT/report.html and prints the
+    first three."""
     summary, tests, answers = combine_studies(folders, out)
     names = list(dict.fromkeys(r["model"] for r in summary))
     sites = list(dict.fromkeys(r["site"] for r in summary))
-    cell = {(r["model"], r["site"]): f"{r['mean_dice']:.3f} ({r['sd_dice']:.3f})"
-            for r in summary}
-    print_grid(cell, names, sites, f"mean Dice over {summary[0]['seeds']} model seeds (SD of "
-               "the seeds' means) on each site's test scans")
+    print_grid(mean_sd_cells(summary), names, sites, f"mean Dice over {summary[0]['seeds']} "
+               "model seeds (SD of the seeds' means) on each site's test scans")
     if tests:
         print_rows(tests, "paired Wilcoxon signed-rank tests on seed-averaged Dice per scan")
     console = Console()
-    for site, a in answers["multi_site_vs_single_site_on_holdout"].items():
-        console.print(f"holdout {site}: cwt beats the single-site models' mean in "
-                      f"{a['cwt_better_in']} of {a['of_seeds']} seeds ({a['cwt_mean']:.3f} "
-                      f"against {a['mean_of_single_site_mean']:.3f} on average)")
-    seeds = len(answers["seeds"])
-    for model, a in answers["against_pooled"].items():
-        console.print(f"{model} reaches 0.98 of pooled on every site in "
-                      f"{a['reaches_0.98_everywhere_in']} of {seeds} seeds; ratio of the seeds' "
-                      "means: " + ", ".join(f"{s} {v:.2f}" for s, v in a["ratio_of_means"].items()))
-    console.print(f"written: {Path(out)}/summary.csv, wilcoxon.csv, findings.json")
+    for line in findings_lines(answers):
+        console.print(line)
+    console.print(f"written: {Path(out)}/summary.csv, wilcoxon.csv, findings.json, "
+                  "report.html")
     return summary

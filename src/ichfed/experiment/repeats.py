@@ -5,6 +5,7 @@ seeds (mean, SD, range), the study's two questions are asked of every seed, and 
 tests use each scan's Dice averaged over the seeds.
 """
 
+import html
 import json
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import numpy as np
 from ichfed.errors import IchfedError
 from ichfed.experiment.study import findings
 from ichfed.metrics.compare import paired_wilcoxon, summary_table
+from ichfed.report import html as report
 from ichfed.report.tables import read_csv, write_csv
 
 FIRST_MULTI = ("cwt", "fedavg", "pooled")  # the model the others are tested against
@@ -126,10 +128,30 @@ def seed_averaged(by_seed: dict[int, list[dict]]) -> list[dict]:
             for (m, s, c), v in dice.items()]
 
 
+def mean_sd_cells(summary: list[dict]) -> dict[tuple[str, str], str]:
+    """`across_seeds`' table as "mean (SD)" per (model, site), for the grids."""
+    return {(r["model"], r["site"]): f"{r['mean_dice']:.3f} ({r['sd_dice']:.3f})"
+            for r in summary}
+
+
+def findings_lines(answers: dict) -> list[str]:
+    """`questions_across_seeds`' answers, a sentence each (printed, and in the report)."""
+    lines = [f"holdout {site}: cwt beats the single-site models' mean in {a['cwt_better_in']} "
+             f"of {a['of_seeds']} seeds ({a['cwt_mean']:.3f} against "
+             f"{a['mean_of_single_site_mean']:.3f} on average)"
+             for site, a in answers["multi_site_vs_single_site_on_holdout"].items()]
+    seeds = len(answers["seeds"])
+    lines += [f"{model} reaches 0.98 of pooled on every site in "
+              f"{a['reaches_0.98_everywhere_in']} of {seeds} seeds; ratio of the seeds' means: "
+              + ", ".join(f"{s} {v:.2f}" for s, v in a["ratio_of_means"].items())
+              for model, a in answers["against_pooled"].items()]
+    return lines
+
+
 def combine_studies(folders: list[Path], out: Path) -> tuple[list[dict], list[dict], dict]:
     """Writes OUT/summary.csv (across seeds), OUT/wilcoxon.csv (the first multi-site model
-    against every other, on seed-averaged Dice) and OUT/findings.json (the study's questions
-    across seeds); returns the three."""
+    against every other, on seed-averaged Dice), OUT/findings.json (the study's questions
+    across seeds) and OUT/report.html; returns the first three."""
     settings, by_seed = read_repeats(folders, out)
     means = seed_means(by_seed)
     summary = across_seeds(means)
@@ -144,4 +166,28 @@ def combine_studies(folders: list[Path], out: Path) -> tuple[list[dict], list[di
     if tests:
         write_csv(tests, out / "wilcoxon.csv")
     (out / "findings.json").write_text(json.dumps(answers, indent=2) + "\n")
+    write_combined_report(out / "report.html", dict(zip(by_seed, folders, strict=True)), means,
+                          summary, tests, answers)
     return summary, tests, answers
+
+
+def write_combined_report(path: Path, folders: dict[int, Path], means: dict[int, list[dict]],
+                          summary: list[dict], tests: list[dict], answers: dict) -> Path:
+    """The combined studies for a reader in a browser; each study's own report.html keeps its
+    per-scan figures."""
+    names = list(dict.fromkeys(r["model"] for r in summary))
+    sites = list(dict.fromkeys(r["site"] for r in summary))
+    lines = [html.escape(line) for line in findings_lines(answers)]
+    note = "<div class='note'><p>" + "</p><p>".join(lines) + "</p></div>"
+    studies = [{"model seed": seed, "study folder": str(Path(folders[seed]).resolve())}
+               for seed in means]
+    sections = [
+        (f"Mean Dice over {len(means)} model seeds (SD of the seeds' means), models by test "
+         "site", report.grid_html(mean_sd_cells(summary), names, sites) + note),
+        ("Each seed's mean Dice", report.seed_means_plot(means, names, sites)),
+        ("Paired Wilcoxon signed-rank tests on each scan's Dice averaged over the seeds",
+         report.table_html(tests) if tests else "<p>Only one model in these studies.</p>"),
+        ("Summary per model and site", report.table_html(summary)),
+        ("The studies combined", report.table_html(studies)),
+    ]
+    return report.write_report(path, sections, "ichfed: one study repeated over model seeds")

@@ -58,6 +58,32 @@ def paper_table(summary: list[dict], models: list[str], sites: list[str]) -> str
     return f'<table id="paper-table"><tr><th>model</th>{head}</tr>{body}</table>'
 
 
+def grid_html(cells: dict[tuple[str, str], str], models: list[str], sites: list[str]) -> str:
+    """Models by sites, one preformatted cell each ("-" where a model was not tested)."""
+    head = "".join(f"<th>{html.escape(s)}</th>" for s in sites)
+    body = "".join(f"<tr><td>{html.escape(m)}</td>" + "".join(
+        f"<td>{html.escape(cells.get((m, s), '-'))}</td>" for s in sites) + "</tr>"
+        for m in models)
+    return f"<table><tr><th>model</th>{head}</tr>{body}</table>"
+
+
+def seed_means_plot(means: dict[int, list[dict]], models: list[str], sites: list[str]) -> str:
+    """Each seed's mean Dice per model (a dot each) and their mean (a bar), one panel per
+    site: how far apart the seeds of one cell lie, beside the differences between models."""
+    fig, axes = plt.subplots(1, len(sites), figsize=(3.2 * len(sites), 3.4), sharey=True)
+    for ax, site in zip(np.atleast_1d(axes), sites, strict=True):
+        for x, model in enumerate(models):
+            values = [r["mean_dice"] for rows in means.values() for r in rows
+                      if r["model"] == model and r["site"] == site]
+            if values:
+                ax.bar(x, np.mean(values), color="#ccd", width=0.7)
+                ax.scatter([x] * len(values), values, s=12, color="k", zorder=3)
+        ax.set_xticks(range(len(models)), models, rotation=60, fontsize=7)
+        ax.set_title(site)
+    np.atleast_1d(axes)[0].set_ylabel("mean Dice (dot: one seed; bar: their mean)")
+    return _png(fig)
+
+
 def dice_boxplots(rows: list[dict], models: list[str], sites: list[str]) -> str:
     fig, axes = plt.subplots(1, len(sites), figsize=(3.2 * len(sites), 3.4), sharey=True)
     for ax, site in zip(np.atleast_1d(axes), sites, strict=True):
