@@ -5,9 +5,12 @@ Reports mean Dice at each size (against the truth resampled the same way) and th
 relative difference of predicted volumes from the native-size prediction, with each scan's
 Dice and predicted volume, so that `resolution_pool.py` can pool runs and bound the medians.
 Prints one JSON line.
-Usage: python benchmarks/resolution.py [--train 24] [--test 10] [--minutes 4]
+Usage: python benchmarks/resolution.py [--train 40] [--test 30] [--minutes M]
                                        [--modes auto,native] [--set key=value ...]
                                        [--keep DIR]
+By default the model is what `ichfed train --preset demo` gives: 40 scans (the quality
+benchmark's), the preset's own time budget (--minutes to shorten it; the rows before
+2026-12-06 in BENCHMARKS.md used 4 minutes and 24 scans).
 With --keep, the data and the models stay in DIR; a model already there (DIR/auto, DIR/native)
 is scored again instead of trained, e.g. on more test scans.
 """
@@ -52,9 +55,9 @@ def volume_differences(own: list[float], other: list[float]) -> list[float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--train", type=int, default=24)
-    parser.add_argument("--test", type=int, default=10)
-    parser.add_argument("--minutes", type=float, default=4.0)
+    parser.add_argument("--train", type=int, default=40)
+    parser.add_argument("--test", type=int, default=30)
+    parser.add_argument("--minutes", type=float, help="training budget (the preset's own)")
     parser.add_argument("--modes", default="auto,native", help="inplane_mm settings to train")
     parser.add_argument("--set", action="append", default=[], help="preset override key=value")
     parser.add_argument("--keep", type=Path, help="keep data and models here (both reused)")
@@ -63,9 +66,10 @@ def main() -> None:
     if args.keep and overrides and any((args.keep / m / "config.json").exists()
                                        for m in args.modes.split(",")):
         parser.error(f"{args.keep} holds a kept model; --set would not apply to it")
+    minutes = args.minutes if args.minutes is not None else preset("demo")[1].max_minutes
     cpu = torch.device("cpu")
     result = {"benchmark": "resolution", "site": "nih", "train_scans": args.train,
-              "test_scans": args.test, "minutes_per_model": args.minutes,
+              "test_scans": args.test, "minutes_per_model": minutes,
               "overrides": overrides}
     t0 = time.time()
     with tempfile.TemporaryDirectory() as tmp:
@@ -86,7 +90,7 @@ def main() -> None:
                     write_nifti(image, affine, path)
                 scans[(case.name, factor)] = (path, truth)
         for mode in args.modes.split(","):
-            spec, tspec = preset("demo", **{**overrides, "max_minutes": args.minutes,
+            spec, tspec = preset("demo", **{**overrides, "max_minutes": minutes,
                                             "inplane_mm": mode})
             kept = (root / mode / "config.json").exists()
             if not kept:
@@ -105,7 +109,7 @@ def main() -> None:
                 dices = [rows[(n, factor)][0] for n in cases]
                 out[f"mean_dice_x{factor}"] = round(float(np.mean(dices)), 4)
                 out[f"dice_x{factor}"] = [round(float(d), 3) for d in dices]
-                out[f"volume_ml_x{factor}"] = [round(float(rows[(n, factor)][1]), 3)
+                out[f"volume_ml_x{factor}"] = [round(float(rows[(n, factor)][1]), 5)
                                                for n in cases]
                 if factor != 1.0:
                     rel = volume_differences([rows[(n, 1.0)][1] for n in cases],
