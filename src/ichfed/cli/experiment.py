@@ -61,9 +61,10 @@ def combine(
     studies: Annotated[list[Path], typer.Argument(
         help="Study folders of the same scans, each with its models' own --set seed=N.")],
     out: Annotated[Path, typer.Option(
-        help="Folder for summary.csv, wilcoxon.csv and findings.json.")] = Path("runs/combined"),
+        help="Folder for summary.csv, wilcoxon.csv, findings.json and report.html.")] = Path(
+        "runs/combined"),
 ) -> None:
     """Repeated studies read together: each model's mean Dice across the seeds, and paired tests."""
-    from ichfed.experiment import combine as combine_studies
+    from ichfed.experiment import combine as read_together
 
-    combine_studies(studies, out)
+    read_together(studies, out)

@@ -17,6 +17,7 @@ from ichfed.experiment.study import (
     check_study_folder,
     evaluate_all,
     findings,
+    first_multi_site,
     gather_sites,
     models,
     train_model,
@@ -108,7 +109,7 @@ def write_outputs(out: Path, spec: StudySpec, rows: list[dict], folders: dict[st
     sites = list(dict.fromkeys(r["site"] for r in rows))
     summary = summary_table(rows)
     write_csv(summary, out / "summary.csv")
-    multi = next((m for m in ("cwt", "fedavg", "pooled") if m in names), names[0])
+    multi = first_multi_site(names)
     tests = paired_wilcoxon(rows, multi, [n for n in names if n.startswith("single-")])
     if tests:
         write_csv(tests, out / "wilcoxon.csv")

@@ -12,12 +12,10 @@ from pathlib import Path
 import numpy as np
 
 from ichfed.errors import IchfedError
-from ichfed.experiment.study import findings
+from ichfed.experiment.study import findings, first_multi_site
 from ichfed.metrics.compare import paired_wilcoxon, summary_table
 from ichfed.report import html as report
 from ichfed.report.tables import read_csv, write_csv
-
-FIRST_MULTI = ("cwt", "fedavg", "pooled")  # the model the others are tested against
 
 
 def _read(folder: Path) -> tuple[dict, list[dict]]:
@@ -100,15 +98,10 @@ def questions_across_seeds(means: dict[int, list[dict]], summary: list[dict],
             h["cwt_better_in"] += int(a["cwt_better"])
             h["cwt"].append(a["cwt"])
             h["single_site"].append(a["mean_of_single_site"])
-    mean = {(r["model"], r["site"]): r["mean_dice"] for r in summary}
-    pooled = {}
-    for model in next(iter(per_seed.values()))["ratio_to_pooled"]:
-        sites = [s for m, s in mean if m == model]
-        pooled[model] = {
-            "reaches_0.98_everywhere_in": sum(a["ratio_to_pooled"][model]["all_at_least_0.98"]
-                                              for a in per_seed.values()),
-            "ratio_of_means": {s: round(mean[(model, s)] / mean[("pooled", s)], 3)
-                               if mean[("pooled", s)] > 0 else float("nan") for s in sites}}
+    of_means = findings(summary, train_sites, holdout_sites)["ratio_to_pooled"]
+    pooled = {model: {"reaches_0.98_everywhere_in": sum(
+        a["ratio_to_pooled"][model]["all_at_least_0.98"] for a in per_seed.values()),
+        "ratio_of_means": ratios["per_site"]} for model, ratios in of_means.items()}
     return {"seeds": list(per_seed),
             "multi_site_vs_single_site_on_holdout": {
                 site: {"cwt_better_in": h["cwt_better_in"], "of_seeds": len(h["cwt"]),
@@ -159,7 +152,7 @@ def combine_studies(folders: list[Path], out: Path) -> tuple[list[dict], list[di
              for role in ("train", "holdout")}
     answers = questions_across_seeds(means, summary, roles["train"], roles["holdout"])
     names = list(dict.fromkeys(r["model"] for r in summary))
-    multi = next((m for m in FIRST_MULTI if m in names), names[0])
+    multi = first_multi_site(names)
     tests = paired_wilcoxon(seed_averaged(by_seed), multi, [n for n in names if n != multi])
     out = Path(out)
     write_csv(summary, out / "summary.csv")

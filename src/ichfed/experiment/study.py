@@ -179,6 +179,11 @@ def evaluate_all(out: Path, spec: StudySpec, tests: dict[str, Path], folders: di
     return rows
 
 
+def first_multi_site(names: list[str]) -> str:
+    """The model the paired tests compare the others with: cwt, else FedAvg, else pooled."""
+    return next((m for m in ("cwt", "fedavg", "pooled") if m in names), names[0])
+
+
 def findings(summary: list[dict], train_sites: tuple[str, ...] | list[str],
              holdout_sites: tuple[str, ...] | list[str]) -> dict:
     """The study's two questions, answered from the mean Dice per model and site."""
