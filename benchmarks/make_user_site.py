@@ -1,6 +1,6 @@
 """Write a built-in hospital's scans out as a user's site would arrive: another pixel size and
 LPS voxel order (as DICOM-derived NIfTI often is), plain NIfTI files in the site layout with no
-site.json. Used for the study on a mix of built-in and user sites (README).
+site.json. Used for the study on a mix of built-in and user sites (docs/study.md).
 Usage: python benchmarks/make_user_site.py OUT [--profile thin] [--cases 8] [--pixel-factor 0.6]
 """
 

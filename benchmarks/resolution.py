@@ -10,7 +10,7 @@ Usage: python benchmarks/resolution.py [--train 40] [--test 30] [--minutes M]
                                        [--keep DIR]
 By default the model is what `ichfed train --preset demo` gives: 40 scans (the quality
 benchmark's), the preset's own time budget (--minutes to shorten it; the rows before
-2026-12-06 in BENCHMARKS.md used 4 minutes and 24 scans).
+2026-12-06 in docs/experiments.md used 4 minutes and 24 scans).
 With --keep, the data and the models stay in DIR; a model already there (DIR/auto, DIR/native)
 is scored again instead of trained, e.g. on more test scans.
 """

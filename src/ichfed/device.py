@@ -44,7 +44,7 @@ def cpu_description() -> str:
     """The CPU's model, bf16 units, torch's kernel level and threads. oneDNN picks its kernels
     from these, and so the last bits of every CPU-trained model, which small models amplify: two
     hosts that both reported only "torch kernels AVX512" trained the study's models to different
-    tables (README)."""
+    tables (docs/experiments.md)."""
     model = platform.processor() or platform.machine()
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.exists():

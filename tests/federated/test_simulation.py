@@ -57,7 +57,9 @@ def test_cwt_on_one_site_equals_train(tmp_path, sites):
                               str(tmp_path / "f"), "--carry-optimizer", "--device", "cpu",
                               *settings])
     assert fed.exit_code == 0, fed.output
-    assert "round   3" in fed.output
+    # not a terminal: one plain line per epoch or round, with the time left
+    assert "round 3/3  beta: train" in fed.output and "epoch 3/3  train" in trained.output
+    assert "(left 0:00:00)" in fed.output
     assert "lesion rule chosen" in trained.output and "lesion rule chosen" in fed.output
     _assert_same(_weights(tmp_path / "t"), _weights(tmp_path / "f"))
     config = json.loads((tmp_path / "f" / "config.json").read_text())

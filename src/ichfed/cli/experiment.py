@@ -23,7 +23,7 @@ def experiment(
     holdout: Annotated[list[str], typer.Option(
         help="A holdout site (test only), NAME=DIR or NAME=builtin[:PROFILE].")] = [],  # noqa: B006
     study: Annotated[Path | None, typer.Option(help="A study file (TOML) with the sites and "
-                                               "settings; see README.")] = None,
+                                               "settings; see docs/study.md.")] = None,
     train_cases: Annotated[int, typer.Option(help="Scans per built-in training site.")] = 20,
     test_cases: Annotated[int, typer.Option(help="Test scans per built-in site.")] = 8,
     test_fraction: Annotated[float, typer.Option(help="Share of a user's training site kept "

@@ -35,6 +35,7 @@ def federate(
     from ichfed.federated import run_plan
     from ichfed.federated.plan import Plan
     from ichfed.model.config import preset as get_preset
+    from ichfed.report.progress import training_progress
 
     spec, tspec = get_preset(preset, **parse_overrides(set_))
     plan = Plan(strategy=strategy, model=spec, train=tspec, out=str(out.resolve()),
@@ -42,7 +43,9 @@ def federate(
                 num_sites=num_sites if coordinator else len(sites or ()),
                 carry_optimizer=carry_optimizer, proximal_mu=proximal_mu, device=device,
                 resume=resume)
-    summary = run_plan(plan, coordinator=coordinator, certs=certs)
+    with training_progress(tspec.max_epochs, tspec.max_minutes, unit="round") as callbacks:
+        summary = run_plan(plan, coordinator=coordinator, certs=certs,
+                           on_round=callbacks["on_epoch"])
     typer.echo(f"round {summary['best_round']} of {summary['rounds']} kept, {which_kept(tspec)} "
                f"(val loss {summary['best_val_loss']:.4f}, {summary['stopped']}, "
                f"{summary['seconds']:.0f} s); model in {out}")

@@ -27,6 +27,7 @@ def predict(
     from ichfed.device import resolve_device
     from ichfed.infer import predict_inputs
     from ichfed.report.console import print_rows
+    from ichfed.report.progress import progress_bar
 
     on_case = None
     if preview:
@@ -35,8 +36,11 @@ def predict(
         def on_case(row, ct, mask):
             return write_preview(row, ct, mask, out)
 
-    rows = predict_inputs(inputs, model, out, resolve_device(device), series=series,
-                          on_case=on_case)
+    with progress_bar() as bar:
+        task = bar.add_task("predict", total=len(inputs), info="")
+        rows = predict_inputs(inputs, model, out, resolve_device(device), series=series,
+                              on_case=on_case, on_done=lambda case: bar.update(
+                                  task, advance=1, description=f"predict: {case} done"))
     print_rows(rows, title=f"hematoma volumes ({out / 'volumes.csv'})")
 
 

@@ -37,12 +37,11 @@ def synth(
         raise typer.BadParameter("must be 'reduced' or 'full'", param_hint="--size")
     profile = load_profile(site)
 
-    from rich.progress import Progress
-
     from ichfed.phantom import synth_site
+    from ichfed.report.progress import progress_bar
 
-    with Progress() as bar:
-        task = bar.add_task(f"synth {profile.name}", total=cases)
+    with progress_bar() as bar:
+        task = bar.add_task(f"synth {profile.name}", total=cases, info="")
         synth_site(out, profile, cases, seed=seed, size=size, first=first,
                    progress=lambda _: bar.advance(task))
     typer.echo(f"wrote {cases} {size} scans of site '{profile.name}' to {out}")

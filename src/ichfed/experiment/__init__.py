@@ -7,7 +7,6 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from ichfed.device import cpu_description, resolve_device
 from ichfed.experiment.repeats import combine_studies, findings_lines, mean_sd_cells
@@ -26,6 +25,7 @@ from ichfed.io import open_site, read_ct, read_mask
 from ichfed.metrics.compare import paired_wilcoxon, summary_table
 from ichfed.report import html as report
 from ichfed.report.console import print_grid, print_rows
+from ichfed.report.progress import epoch_info, progress_bar
 from ichfed.report.tables import write_csv
 
 __all__ = ["SiteEntry", "StudySpec", "combine", "parse_site", "read_study_file",
@@ -62,13 +62,11 @@ def run_study(out: Path, spec: StudySpec, device_name: str = "auto") -> list[dic
     estimates = _stage_estimates(spec)
     timings: dict[str, float] = json.loads((out / "timings.json").read_text()) if (
         out / "timings.json").exists() else {}
-    columns = (TextColumn("{task.description:<34}"), BarColumn(), TimeElapsedColumn(),
-               TextColumn("left"), TimeRemainingColumn())
-    with Progress(*columns, console=console) as bar:
-        task = bar.add_task("study", total=sum(estimates.values()))
+    with progress_bar(console) as bar:
+        task = bar.add_task("study", total=sum(estimates.values()), info="", unit_seconds=1.0)
 
         def stage(name: str, fn):
-            bar.update(task, description=f"{name}")
+            bar.update(task, description=name, info="")
             t0 = time.time()
             result = fn()
             if name not in timings:
@@ -77,9 +75,14 @@ def run_study(out: Path, spec: StudySpec, device_name: str = "auto") -> list[dic
             bar.advance(task, estimates[name])
             return result
 
+        def on_epoch(row: dict) -> None:
+            done = row.get("epoch", row.get("round"))
+            bar.update(task, info=f"{'round' if 'round' in row else 'epoch'} {done}: "
+                                  f"{epoch_info(row)}")
+
         layout = stage("sites", lambda: gather_sites(out, spec))
         folders = {name: stage(name, lambda n=name, k=kind: train_model(
-            out, n, k, spec, layout["train"], device)) for name, kind in models(spec)}
+            out, n, k, spec, layout["train"], device, on_epoch)) for name, kind in models(spec)}
         rows = stage("evaluate", lambda: evaluate_all(out, spec, layout["test"], folders,
                                                       device))
         summary = stage("report", lambda: write_outputs(out, spec, rows, folders,

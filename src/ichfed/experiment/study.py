@@ -10,6 +10,7 @@ same folder continues where the last one stopped.
 import json
 import math
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -107,8 +108,9 @@ def gather_sites(out: Path, spec: StudySpec) -> dict[str, dict[str, Path]]:
 
 
 def train_model(out: Path, name: str, kind: str, spec: StudySpec, train: dict[str, Path],
-                device: torch.device) -> Path:
-    """Train one of the study's models into models/<name> (resuming an interrupted one)."""
+                device: torch.device, on_epoch: Callable[[dict], None] | None = None) -> Path:
+    """Train one of the study's models into models/<name> (resuming an interrupted one);
+    `on_epoch` hears of each epoch or round."""
     folder = out / "models" / name
     if (folder / "config.json").exists() or (folder / "baseline.json").exists():
         return folder
@@ -117,13 +119,13 @@ def train_model(out: Path, name: str, kind: str, spec: StudySpec, train: dict[st
     resume = (folder / "checkpoint.pt").exists()
     if kind == "single":
         train_sites([train[name.removeprefix("single-")]], folder, model_spec, tspec, device,
-                    resume=resume)
+                    resume=resume, on_epoch=on_epoch)
     elif kind == "pooled":
-        train_sites(roots, folder, model_spec, tspec, device, resume=resume)
+        train_sites(roots, folder, model_spec, tspec, device, resume=resume, on_epoch=on_epoch)
     elif kind in ("cwt", "fedavg"):
         simulate(Plan(strategy=kind, model=model_spec, train=tspec, out=str(folder),
                       sites=tuple(map(str, roots)), num_sites=len(roots), device=str(device),
-                      resume=resume))
+                      resume=resume), on_round=on_epoch)
     else:
         fit_baseline(roots, folder, spec.seed)
     return folder

@@ -32,6 +32,5 @@ def run_plan(plan: Plan, coordinator: str | None = None, certs: Path | None = No
     if len(plan.sites) < 1:
         raise IchfedError("give the site folders to federate, or --coordinator HOST:PORT")
     from ichfed.federated.simulation import simulate
-    from ichfed.report.console import print_round
 
-    return simulate(plan, on_round=on_round or print_round)["summary"]
+    return simulate(plan, on_round=on_round)["summary"]

@@ -209,8 +209,8 @@ def run_federation(grid: Grid, plan: Plan, on_round: Callable[[dict], None] | No
         _save_checkpoint(out, arrays, strategy, state)
         write_csv(state["history"], out / LOG)
         log(INFO, "ichfed: round %s", row)
-        if on_round:
-            on_round(row)
+        if on_round:  # with the run's seconds so far, a resumed run's earlier ones included
+            on_round({**row, "elapsed": state["seconds"]})
         if reason := stop_reason(state, tspec):
             stopped = reason
             break

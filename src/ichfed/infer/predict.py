@@ -53,10 +53,11 @@ def lesion_stats(mask: np.ndarray, voxel_ml: float) -> dict:
 
 def predict_inputs(inputs: list[Path], model_dir: Path, out: Path, device: torch.device,
                    series: str | None = None,
-                   on_case: Callable[[dict, CTVolume, np.ndarray], Path] | None = None
-                   ) -> list[dict]:
+                   on_case: Callable[[dict, CTVolume, np.ndarray], Path] | None = None,
+                   on_done: Callable[[str], None] | None = None) -> list[dict]:
     """Predict each NIfTI file or DICOM folder; writes OUT/<case>_mask.nii.gz and volumes.csv.
-    `on_case(row, scan, mask)` may write one more file per case (a preview) and return it.
+    `on_case(row, scan, mask)` may write one more file per case (a preview) and return it;
+    `on_done(case)` hears that a case is finished (progress).
 
     On a bad input nothing of this run is left behind in OUT.
     """
@@ -77,6 +78,8 @@ def predict_inputs(inputs: list[Path], model_dir: Path, out: Path, device: torch
             rows.append({"case": ct.name, **lesion_stats(mask, ct.voxel_ml)})
             if on_case:
                 written.append(on_case(rows[-1], ct, mask))
+            if on_done:
+                on_done(ct.name)
         write_csv([{k: row[k] for k in VOLUME_COLUMNS} for row in rows], out / "volumes.csv")
     except IchfedError:
         for path in written:

@@ -133,7 +133,7 @@ class TrainSpec:
     # >0: no hard positives within this rim inside the skull (mm). There the skull's partial-
     # volume rim looks like a thin subdural; mining labelled crescents of it teaches "bright rim
     # = bleed", which a coarser scanner's rim (brightened by resampling) then becomes: 4 mm met
-    # the 2x pixel-size targets in one run, at a cost on the site's own scans (BENCHMARKS.md)
+    # the 2x pixel-size targets in one run, at a cost on the site's own scans (docs/experiments.md)
     missed_rim_mm: float = 0.0
     # >0: patches centred on bleed within this rim inside the skull (mm) are never shown
     # coarser (see PatchSet): a blurred thin crescent is the skull's own partial-volume ramp
@@ -186,7 +186,7 @@ PRESETS: dict[str, tuple[ModelSpec, TrainSpec, str]] = {
     # demo keeps the last epoch's moving average (select_by="last", no early stopping): on nih
     # the average's Dice on 60 test scans rose through the budget (epoch 3 0.470, 8 0.503,
     # 11 0.556, 13 0.571) while its 8 validation scans' Dice peaked at epoch 3, and all 40
-    # labelled scans rated epoch 3 above epoch 11; both choices were noise (BENCHMARKS.md).
+    # labelled scans rated epoch 3 above epoch 11; both choices were noise (docs/experiments.md).
     # hu_shift and noise_hu: trained on nih, the other sites' mean Dice went vumc 0.376 -> 0.538
     # and lowdose 0.163 -> 0.271 (false positives 264 -> 22 mL a scan), nih 0.554 -> 0.536
     # output_prior: the study's small networks no longer sit 4-8 epochs on the soft Dice

@@ -84,10 +84,3 @@ def print_pairs(values: dict, title: str = "") -> None:
         table.add_row(key, f"{value:.4g}" if isinstance(value, float) else str(value))
     Console().print(table)
 
-
-def print_round(row: dict) -> None:
-    """One federation round as one line (round, sites, losses, time, traffic)."""
-    Console().print(f"round {row['round']:>3}  {row['sites']:<20} train {row['train_loss']:.4f} "
-                    f"val {row['val_loss']:.4f}  {row['seconds']:6.1f} s  "
-                    f"sent {row['bytes_sent'] / 1e6:.1f} MB  "
-                    f"received {row['bytes_received'] / 1e6:.1f} MB")

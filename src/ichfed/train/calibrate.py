@@ -14,7 +14,7 @@ numbers (threshold, volume, core), and a time-budgeted model scores about the sa
 Dice on its training scans as on held-out ones (0.54 on nih's 40 scans, 0.39 on its 8
 validation scans, 0.45-0.59 on its 20 test scans), so fitting them to the training scans
 costs little. (The study's 1.5-minute networks chose 5 mL everywhere this way; measured in
-docs/study-history.md.)
+docs/experiments.md.)
 """
 
 from dataclasses import replace
