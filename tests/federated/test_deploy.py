@@ -5,6 +5,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -104,6 +105,61 @@ def test_unregistered_site_is_refused(federation):
     assert proc.returncode != 0
     procs.stop("intruder")
     assert "Failed to activate SuperNode" in procs.log("intruder")  # Flower's exit code 305
+
+
+def _rss(pid: int) -> int:
+    """Resident memory of a process, in bytes."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(line.split()[1] for line in status.splitlines()
+                    if line.startswith("VmRSS:"))) * 1024
+
+
+def _tls(root: Path, port: int) -> ssl.SSLSocket:
+    context = ssl.create_default_context(cafile=str(root / "coord" / "ca.crt"))
+    raw = socket.create_connection(("127.0.0.1", port), timeout=30)
+    return context.wrap_socket(raw, server_hostname="127.0.0.1")
+
+
+def _answer(conn: ssl.SSLSocket, wait: float) -> bytes | None:
+    """What the server sent within `wait` seconds: None for nothing yet, b"" for a closed
+    connection."""
+    conn.settimeout(wait)
+    try:
+        return conn.recv(4096)
+    except (TimeoutError, ssl.SSLWantReadError):
+        return None
+    except OSError:
+        return b""
+
+
+def test_an_oversized_unauthenticated_request_costs_the_coordinator_no_memory(federation):
+    """Flower reads a whole body before it checks a key; the coordinator refuses one over its
+    limit by its declared length, or once it streams past the limit."""
+    root, procs, port = federation
+    pid = procs.running["coordinator"][0].pid
+    head = (f"POST /v1/fleet/push-object HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+            "Content-Type: application/protobuf\r\n")
+    before = _rss(pid)
+    with _tls(root, port) as conn:  # a declared 1 GiB: refused before a byte is read
+        conn.sendall(f"{head}Content-Length: {2**30}\r\n\r\n".encode())
+        assert (_answer(conn, 30) or b"").startswith(b"HTTP/1.1 413")
+    chunk, sent, reply = 2**20, 0, None
+    with _tls(root, port) as conn:  # no length: up to 256 MiB in 1 MiB chunks, until answered
+        conn.sendall(f"{head}Transfer-Encoding: chunked\r\n\r\n".encode())
+        while sent < 256 * chunk and reply is None:
+            try:
+                conn.sendall(f"{chunk:x}\r\n".encode() + b"\x00" * chunk + b"\r\n")
+            except OSError:  # closed by the coordinator
+                reply = _answer(conn, 5) or b""
+                break
+            sent += chunk
+            reply = _answer(conn, 0.01)
+    # refused (or cut off, its answer lost with the connection) soon after the 16 MiB limit
+    assert reply is not None and (reply == b"" or reply.startswith(b"HTTP/1.1 413"))
+    assert sent < 64 * chunk, sent
+    assert _rss(pid) - before < 64 * 2**20  # the 16 MiB limit, read and parsed once
+    assert "Uvicorn running" in procs.log("coordinator") and procs.running["coordinator"][
+        0].poll() is None
 
 
 def test_tls_cwt_run_waits_for_a_restarted_site(federation):
