@@ -12,5 +12,6 @@ class InputError(IchfedError):
 
     def __init__(self, path: str | Path, problem: str) -> None:
         self.path = Path(path)
-        self.problem = problem
+        self.problem = " ".join(problem.split())  # a library's multi-line message, on one line
+        problem = self.problem
         super().__init__(f"{path}: {problem}")

@@ -170,7 +170,7 @@ def test_tls_cwt_run_waits_for_a_restarted_site(federation):
                                     "--certs", "coord", "--num-sites", "2", "--strategy", "cwt",
                                     "--out", str(root / "model"), "--set", "max_epochs=2",
                                     *TINY])
-    checkpoint = root / "model" / "checkpoint.pt"
+    checkpoint = root / "model" / "checkpoint.safetensors"
     _wait_for(checkpoint.exists, 300, "the first round")
     procs.stop("beta")  # beta trains round 2: kill it mid-run
     assert checkpoint.exists()  # the last completed round stays on the coordinator's disk

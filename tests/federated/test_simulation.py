@@ -191,7 +191,7 @@ def test_interrupted_federation_resumes_from_last_round(tmp_path, sites):
 
     with pytest.raises(IchfedError, match="coordinator lost power"):
         simulate(plan, on_round=crash_after_first)
-    assert (tmp_path / "m" / "checkpoint.pt").exists()
+    assert (tmp_path / "m" / "checkpoint.safetensors").exists()
     with pytest.raises(IchfedError, match="already holds"):
         simulate(plan)
     summary = simulate(Plan(**{**plan.__dict__, "resume": True}))["summary"]

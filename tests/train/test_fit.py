@@ -8,9 +8,10 @@ import torch
 
 from ichfed.data import load_site_scans
 from ichfed.errors import IchfedError
+from ichfed.model.checkpoint import CHECKPOINT
 from ichfed.model.config import preset
 from ichfed.train import train_sites
-from ichfed.train.fit import CHECKPOINT, split_scans
+from ichfed.train.fit import split_scans
 from ichfed.train.trainer import native_bf16
 from tests.helpers import make_site
 

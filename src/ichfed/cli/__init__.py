@@ -35,7 +35,7 @@ def command(target: Callable | typer.Typer | None = None, *, panel: str | None =
             try:
                 return fn(*args, **kwargs)
             except IchfedError as exc:
-                print(f"error: {exc}", file=sys.stderr)
+                print("error: " + " ".join(str(exc).split()), file=sys.stderr)  # one line
                 raise typer.Exit(code=1) from None
             except OSError as exc:  # a path the user gave: exists, not a folder, no permission
                 if exc.filename is None:

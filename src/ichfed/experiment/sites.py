@@ -19,6 +19,7 @@ import numpy as np
 from ichfed.check import check_site
 from ichfed.errors import IchfedError
 from ichfed.io import open_site
+from ichfed.io.text import read_settings_text
 from ichfed.phantom import BUILTIN, synth_site
 
 TEST_FIRST_INDEX = 1000  # built-in test scans are numbered apart from training scans
@@ -79,8 +80,8 @@ def read_study_file(path: Path) -> tuple[dict, tuple[SiteEntry, ...]]:
         builtin = "nih"
     """
     try:
-        data = tomllib.loads(path.read_text())
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+        data = tomllib.loads(read_settings_text(path))
+    except (tomllib.TOMLDecodeError, RecursionError) as exc:
         raise IchfedError(f"{path}: not a readable study file ({exc})") from exc
     study = dict(data.get("study", {}))
     unknown = set(study) - STUDY_KEYS

@@ -27,6 +27,7 @@ from ichfed.infer.predict import segment_prepared
 from ichfed.io import open_site, read_ct, read_mask, write_mask
 from ichfed.metrics.evaluate import case_metrics
 from ichfed.model.bundle import load_model
+from ichfed.model.checkpoint import CHECKPOINT
 from ichfed.model.config import ModelSpec, TrainSpec, preset
 from ichfed.report.tables import write_csv
 from ichfed.train import train_sites
@@ -116,7 +117,7 @@ def train_model(out: Path, name: str, kind: str, spec: StudySpec, train: dict[st
         return folder
     model_spec, tspec = spec.specs(kind)
     roots = [train[s] for s in spec.train_sites]
-    resume = (folder / "checkpoint.pt").exists()
+    resume = (folder / CHECKPOINT).exists()
     if kind == "single":
         train_sites([train[name.removeprefix("single-")]], folder, model_spec, tspec, device,
                     resume=resume, on_epoch=on_epoch)

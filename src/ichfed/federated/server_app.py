@@ -6,7 +6,6 @@ validation loss, so the round loop lives here and calls the strategy's own confi
 steps over Flower's Grid.
 """
 
-import os
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -24,10 +23,10 @@ from ichfed.federated.payload import payload_bytes, problem_with
 from ichfed.federated.plan import Plan, plan_from
 from ichfed.federated.strategies import build_strategy
 from ichfed.model.bundle import load_weights, save_config, save_weights
+from ichfed.model.checkpoint import CHECKPOINT, load_checkpoint, save_checkpoint
 from ichfed.model.postprocess import LesionRule
 from ichfed.report.tables import write_csv
 from ichfed.train.calibrate import RULES, choose, rule_key
-from ichfed.train.fit import CHECKPOINT
 from ichfed.train.stopping import record, stop_reason
 from ichfed.train.trainer import kept_weights, training_trainer
 
@@ -121,11 +120,9 @@ def _screen(replies: list[Message], model: ArrayRecord | None,
 
 
 def _save_checkpoint(out: Path, arrays: ArrayRecord, strategy, state: dict) -> None:
-    tmp = out / f".{CHECKPOINT}.tmp"
     optimizer = getattr(strategy, "optimizer", None)
-    torch.save({"weights": arrays.to_torch_state_dict(), "state": state,
-                "optimizer": optimizer.to_torch_state_dict() if optimizer else None}, tmp)
-    os.replace(tmp, out / CHECKPOINT)
+    save_checkpoint(out, {"weights": arrays.to_torch_state_dict(), "state": state,
+                          "optimizer": optimizer.to_torch_state_dict() if optimizer else None})
 
 
 def _calibrate(grid: Grid, plan: Plan, strategy, names: dict[int, str], settings: dict,
@@ -161,7 +158,7 @@ def run_federation(grid: Grid, plan: Plan, on_round: Callable[[dict], None] | No
     state = {"round": 0, "best": float("inf"), "best_step": 0, "wait": 0, "history": [],
              "seconds": 0.0}
     if plan.resume:
-        saved = torch.load(out / CHECKPOINT, weights_only=False)
+        saved = load_checkpoint(out)
         arrays, state = ArrayRecord(saved["weights"]), saved["state"]
         if saved["optimizer"] is not None:
             strategy.optimizer = ArrayRecord(saved["optimizer"])

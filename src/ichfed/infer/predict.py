@@ -67,6 +67,7 @@ def predict_inputs(inputs: list[Path], model_dir: Path, out: Path, device: torch
     if len(set(names)) != len(names):
         raise IchfedError("two inputs share a case name; their masks would overwrite each other")
     model = load_model(model_dir, device)
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     written, rows = [], []
     try:
@@ -84,5 +85,7 @@ def predict_inputs(inputs: list[Path], model_dir: Path, out: Path, device: torch
     except IchfedError:
         for path in written:
             path.unlink(missing_ok=True)
+        if created:
+            out.rmdir()
         raise
     return rows

@@ -25,6 +25,7 @@ import pydicom
 from pydicom.errors import InvalidDicomError
 
 from ichfed.errors import InputError
+from ichfed.io.reader import check_size
 from ichfed.io.volume import HU_FLOOR, CTVolume
 
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
@@ -49,6 +50,7 @@ class _Slice:
     stack: str = ""  # an enhanced file's StackID; "" for classic CT
     modality: str = "CT"  # as the file says; "" where it does not
     localizer: bool = False  # a scout (ImageType LOCALIZER): not a volume to segment
+    size: tuple[int, int] = (0, 0)  # (Rows, Columns) as the header claims them
 
     @property
     def name(self) -> str:
@@ -76,7 +78,8 @@ def _slices_of(path: Path, ds: pydicom.Dataset) -> list[_Slice]:
     series = (str(ds.get("SeriesInstanceUID", "unknown")), str(ds.get("SeriesNumber", "")),
               str(ds.get("SeriesDescription", "")))
     kind = {"modality": str(ds.get("Modality", "")).upper(),
-            "localizer": "LOCALIZER" in [str(v).upper() for v in ds.get("ImageType", [])]}
+            "localizer": "LOCALIZER" in [str(v).upper() for v in ds.get("ImageType", [])],
+            "size": (int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0))}
     frames = ds.get("PerFrameFunctionalGroupsSequence")
     if frames is None:
         if "ImagePositionPatient" not in ds or "ImageOrientationPatient" not in ds:
@@ -113,13 +116,19 @@ def _headers(folder: Path) -> list[_Slice]:
         raise InputError(folder, "cannot be read (permission denied)") from exc
     if not files:
         raise InputError(folder, "empty folder: no DICOM files")
+    inside = folder.resolve() if folder.is_dir() else None
     found = []
     for path in files:
+        if inside is not None and inside not in path.resolve().parents:
+            raise InputError(path, f"links outside its series folder (to {path.resolve()})")
         try:
             ds = pydicom.dcmread(path, stop_before_pixels=True)
         except (InvalidDicomError, OSError, ValueError, EOFError):
             continue
-        found.extend(_slices_of(path, ds))
+        try:
+            found.extend(_slices_of(path, ds))
+        except (ValueError, TypeError, IndexError) as exc:  # a number that is not one, say
+            raise InputError(path, f"unreadable image geometry in the header ({exc})") from exc
     if not found:
         raise InputError(folder, "no DICOM image files with position and orientation found")
     return found
@@ -175,8 +184,28 @@ def _kind(item: _Slice) -> str:
     return "localizer " if item.localizer else ""
 
 
+def _check_geometry(items: list[_Slice]) -> None:
+    """Before any pixel is decoded: one slice size for the whole series, within the voxel cap,
+    and every slice's position and orientation finite, its two axes orthogonal unit vectors."""
+    first = items[0]
+    for item in items:
+        if item.size != first.size:
+            raise InputError(item.path, f"slice size {item.size} (rows, columns) differs from "
+                                        f"{first.size} in the rest of the series")
+        values = np.array(item.orientation + item.position, dtype=float)
+        if len(item.orientation) != 6 or len(item.position) != 3 or not np.isfinite(
+                values).all():
+            raise InputError(item.path, "image position or orientation is not a finite "
+                                        "3-vector and 6-vector")
+        axes = np.array(item.orientation).reshape(2, 3)
+        if not np.allclose(axes @ axes.T, np.eye(2), atol=1e-3):
+            raise InputError(item.path, "image orientation is not two orthogonal unit vectors")
+    check_size(first.path, (*first.size, len(items)))
+
+
 def _slice_positions(folder: Path, items: list[_Slice]) -> tuple[np.ndarray, np.ndarray, list]:
     """Sort slices along the normal. Returns (in-plane axes 2x3, positions Nx3, sorted items)."""
+    _check_geometry(items)
     iop = np.array(items[0].orientation).reshape(2, 3)
     for item in items:
         if not np.allclose(item.orientation, iop.ravel(), atol=1e-4):
@@ -212,7 +241,11 @@ def _pixels(items: list[_Slice]) -> np.ndarray:
     for item in items:
         if item.path != path:
             try:
-                path, decoded = item.path, pydicom.dcmread(item.path).pixel_array
+                ds = pydicom.dcmread(item.path)
+                check_size(item.path, (int(ds.get("NumberOfFrames", 1) or 1), *item.size))
+                path, decoded = item.path, ds.pixel_array
+            except InputError:
+                raise
             except Exception as exc:  # pydicom raises many types for unsupported/corrupt data
                 raise InputError(item.path, f"pixel data cannot be decoded ({exc})") from exc
         frames = decoded.shape[0] if decoded.ndim == 3 else 1  # one frame decodes to one plane

@@ -13,6 +13,10 @@ from ichfed.errors import InputError
 from ichfed.io.volume import HU_FLOOR, CTVolume
 
 NIFTI_SUFFIXES = (".nii.gz", ".nii")
+# The most voxels a header may make ichfed allocate: 600 million, 2.4 GB as float32 (a
+# 1024x1024x572 scan; head CTs are 512x512 by 30 to 800 slices). A larger claim is refused before
+# any voxel is read, so a 500-byte file cannot ask for terabytes.
+MAX_VOXELS = 600_000_000
 
 
 def is_nifti(path: Path) -> bool:
@@ -37,16 +41,73 @@ def ensure_readable(path: Path) -> None:
         raise InputError(path, "cannot be read (permission denied)")
 
 
+def ensure_regular_file(path: Path) -> None:
+    """A scan or mask is a regular file (through any link): a FIFO or a device would block or
+    never end."""
+    if path.exists() and not path.is_dir() and not path.is_file():
+        raise InputError(path, "is not a regular file (a device, pipe or socket)")
+
+
+def check_size(path: Path, shape: tuple[int, ...]) -> None:
+    """Refuse a header whose dimensions ask for more than MAX_VOXELS voxels."""
+    count = int(np.prod([int(n) for n in shape], dtype=object)) if shape else 0
+    if count > MAX_VOXELS:
+        raise InputError(path, f"header claims {'x'.join(map(str, shape))} voxels "
+                               f"({count:,}), over ichfed's limit of {MAX_VOXELS:,}")
+
+
+def check_affine(path: Path, affine: np.ndarray) -> None:
+    """Refuse an affine that places no voxel in space: NaN, infinite, or of zero volume."""
+    if not np.isfinite(affine).all():
+        raise InputError(path, "affine (voxel-to-world matrix) holds NaN or infinite values")
+    if abs(float(np.linalg.det(affine[:3, :3]))) < 1e-9:
+        raise InputError(path, "affine (voxel-to-world matrix) is singular: a zero voxel size "
+                               "or two axes along one direction")
+
+
+def check_gzip(path: Path) -> None:
+    """Decompress a .gz to its end in 1 MiB steps, keeping nothing: a truncated or corrupt
+    stream fails its length or CRC check here, where reading only the voxels the header
+    names (as nibabel does) would accept corrupt data silently. Bounded in memory; a stream
+    that decompresses past what the largest scan allowed needs is refused."""
+    limit = MAX_VOXELS * 8 + 2**20
+    total = 0
+    with gzip.open(path, "rb") as stream:
+        while chunk := stream.read(2**20):
+            total += len(chunk)
+            if total > limit:
+                raise InputError(path, f"decompresses to more than {limit:,} bytes")
+
+
+def _check_nifti_header(path: Path, img) -> None:
+    """Before a voxel is read: the claimed size within the cap and, for an uncompressed file,
+    present in the file; the affine usable."""
+    check_size(path, img.shape)
+    if path.name.endswith(".nii") and hasattr(img, "dataobj"):
+        header = img.header
+        needed = int(header.get_data_offset()) + int(np.prod(img.shape, dtype=np.int64)) * (
+            header.get_data_dtype().itemsize)
+        if path.stat().st_size < needed:
+            raise InputError(path, f"truncated: the header needs {needed:,} bytes, the file "
+                                   f"has {path.stat().st_size:,}")
+    check_affine(path, img.affine)
+
+
 def _load_nifti(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """(array as stored, scaled; affine). Trailing singleton dimensions are dropped."""
     ensure_readable(path)
+    ensure_regular_file(path)
     try:
         img = nib.load(path)
+        _check_nifti_header(path, img)
+        if path.name.endswith(".gz"):
+            check_gzip(path)
         data = np.asarray(img.get_fdata(dtype=np.float32))
     except PermissionError as exc:
         raise InputError(path, "cannot be read (permission denied)") from exc
-    except (ImageFileError, EOFError, OSError, ValueError, zlib.error, gzip.BadGzipFile) as exc:
-        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    except (ImageFileError, EOFError, OSError, ValueError, zlib.error, gzip.BadGzipFile,
+            MemoryError) as exc:
+        detail = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
         raise InputError(path, f"not a readable NIfTI file ({detail})") from exc
     while data.ndim > 3 and data.shape[-1] == 1:
         data = data[..., 0]
@@ -65,6 +126,7 @@ def read_ct(path: str | Path, series: str | None = None) -> CTVolume:
     """
     path = Path(path)
     ensure_readable(path)
+    ensure_regular_file(path)
     if is_dicom(path):
         from ichfed.io.dicom import read_dicom_series
 
@@ -86,10 +148,12 @@ def to_canonical_spacing(path: str | Path) -> tuple[float, float, float]:
     if path.is_dir():
         affine = read_ct(path).affine
     else:
+        ensure_regular_file(path)
         try:
             affine = nib.load(path).affine
-        except (ImageFileError, OSError, EOFError, zlib.error) as exc:
+        except (ImageFileError, OSError, EOFError, zlib.error, ValueError) as exc:
             raise InputError(path, f"cannot read the header ({exc})") from exc
+        check_affine(path, affine)
     stored = np.sqrt((affine[:3, :3] ** 2).sum(axis=0))
     out = [0.0, 0.0, 0.0]
     for axis, (target, _) in enumerate(nib.orientations.io_orientation(affine)):

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ichfed.errors import InputError
 from ichfed.io.reader import NIFTI_SUFFIXES, ensure_readable, is_scan
+from ichfed.io.text import read_settings_text
 from ichfed.io.volume import case_name
 
 
@@ -42,17 +43,35 @@ def _listing(folder: Path) -> list[Path]:
         raise InputError(folder, "cannot be read (permission denied)") from exc
 
 
-def _site_info(root: Path) -> tuple[str, str]:
+def _site_info(root: Path) -> dict:
     meta = root / "site.json"
     if not meta.exists():
-        return root.name, ""
+        return {}
     try:
-        info = json.loads(meta.read_text())
-    except (OSError, ValueError) as exc:
-        raise InputError(meta, f"not valid JSON ({exc})") from exc
+        info = json.loads(read_settings_text(meta))
+    except (ValueError, RecursionError) as exc:
+        raise InputError(meta, f"not valid JSON ({str(exc)[:200]})") from exc
     if not isinstance(info, dict):
         raise InputError(meta, "expected a JSON object with 'name' and 'notes'")
-    return str(info.get("name", root.name)), str(info.get("notes", ""))
+    return info
+
+
+def _readable_roots(root: Path, info: dict) -> tuple[Path, ...]:
+    """Where a site's files may lie: inside the site folder, or, for a folder of links that
+    ichfed's study wrote (its site.json names the `source` site), inside that site."""
+    roots = [root.resolve()]
+    source = info.get("source")
+    if isinstance(source, str) and (Path(source) / "images").is_dir():
+        roots.append(Path(source).resolve())
+    return tuple(roots)
+
+
+def _inside(path: Path, roots: tuple[Path, ...]) -> None:
+    """Refuse a case whose file (through its links) lies outside the site."""
+    real = path.resolve()
+    if not any(real == r or r in real.parents for r in roots):
+        raise InputError(path, f"links outside the site folder (to {real}); ichfed reads only "
+                               "files inside a site")
 
 
 def open_site(root: str | Path) -> Site:
@@ -73,8 +92,12 @@ def open_site(root: str | Path) -> Site:
     masks = {}
     if masks_dir.exists():
         masks = {case_name(p): p for p in _listing(masks_dir) if p.name.endswith(NIFTI_SUFFIXES)}
+    info = _site_info(root)
+    roots = _readable_roots(root, info)
+    for path in (*images, *masks.values()):
+        _inside(path, roots)
     names = [case_name(p) for p in images]
     cases = tuple(Case(n, p, masks.get(n)) for n, p in zip(names, images, strict=True))
     orphans = tuple(p for n, p in sorted(masks.items()) if n not in set(names))
-    name, notes = _site_info(root)
-    return Site(root=root, name=name, notes=notes, cases=cases, orphan_masks=orphans)
+    return Site(root=root, name=str(info.get("name", root.name)),
+                notes=str(info.get("notes", "")), cases=cases, orphan_masks=orphans)

@@ -12,10 +12,12 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from ichfed import __version__
-from ichfed.errors import InputError
+from ichfed.errors import IchfedError, InputError
+from ichfed.io.text import read_settings_text
 from ichfed.model.config import ModelSpec
 from ichfed.model.network import build_network
 
@@ -67,6 +69,28 @@ class LoadedModel:
     config: dict
 
 
+def _spec(config_path: Path, config) -> ModelSpec:
+    """The ModelSpec a config describes; anything else (another version, settings this ichfed
+    does not know, values out of range, another network) is one InputError line."""
+    if not isinstance(config, dict) or not isinstance(config.get("model"), dict):
+        raise InputError(config_path, "not an ichfed model config (no 'model' settings)")
+    version = config.get("config_version")
+    if version != CONFIG_VERSION:
+        raise InputError(config_path, f"model config version {version} is not supported by "
+                                      f"ichfed {__version__} (needs {CONFIG_VERSION}); retrain "
+                                      "or use the ichfed version that made it")
+    unknown = sorted(set(config["model"]) - {f.name for f in fields(ModelSpec)})
+    if unknown:
+        raise InputError(config_path, f"settings this ichfed ({__version__}) does not know: "
+                                      f"{', '.join(unknown)} (the model was made by ichfed "
+                                      f"{config.get('ichfed_version', '?')}); predict with the "
+                                      "ichfed that made it")
+    try:
+        return ModelSpec.from_dict(config["model"])
+    except (IchfedError, TypeError, ValueError, KeyError) as exc:
+        raise InputError(config_path, f"model settings unusable ({exc})") from exc
+
+
 def load_model(folder: str | Path, device: torch.device | str = "cpu") -> LoadedModel:
     """Read a model folder; an unknown or older config version is a clear one-line error."""
     folder = Path(folder)
@@ -74,27 +98,16 @@ def load_model(folder: str | Path, device: torch.device | str = "cpu") -> Loaded
     if not config_path.is_file() or not (folder / WEIGHTS).is_file():
         raise InputError(folder, f"not a model folder (expected {CONFIG} and {WEIGHTS})")
     try:
-        config = json.loads(config_path.read_text())
-    except ValueError as exc:
-        raise InputError(config_path, f"not valid JSON ({exc})") from exc
-    version = config.get("config_version")
-    if version != CONFIG_VERSION:
-        raise InputError(config_path, f"model config version {version} is not supported by "
-                                      f"ichfed {__version__} (needs {CONFIG_VERSION}); retrain "
-                                      "or use the ichfed version that made it")
-    unknown = sorted(set(config.get("model", {})) - {f.name for f in fields(ModelSpec)})
-    if unknown:
-        raise InputError(config_path, f"settings this ichfed ({__version__}) does not know: "
-                                      f"{', '.join(unknown)} (the model was made by ichfed "
-                                      f"{config.get('ichfed_version', '?')}); predict with the "
-                                      "ichfed that made it")
-    spec = ModelSpec.from_dict(config["model"])
+        config = json.loads(read_settings_text(config_path))
+    except (ValueError, RecursionError) as exc:
+        raise InputError(config_path, f"not valid JSON ({str(exc)[:200]})") from exc
+    spec = _spec(config_path, config)
     net = build_network(spec)
     try:
         net.load_state_dict(load_weights(folder))
-    except (RuntimeError, OSError) as exc:
+    except (RuntimeError, OSError, SafetensorError) as exc:
         raise InputError(folder / WEIGHTS, f"weights do not fit the configured network "
-                                           f"({str(exc).splitlines()[0]})") from exc
+                                           f"({str(exc).splitlines()[0][:300]})") from exc
     # channels_last: oneDNN's and cuDNN's fast convolution layout (on 2 CPU cores, 36% faster
     # for the paper's network on whole slices)
     return LoadedModel(net.to(device, memory_format=torch.channels_last).eval(), spec, config)

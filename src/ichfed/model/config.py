@@ -13,6 +13,9 @@ from ichfed.errors import IchfedError
 NORMS = (None, "batch", "instance")
 
 
+MAX_WIDTH = 1024  # the widest level a network may have (the paper's is 512)
+
+
 def _require(condition: bool, message: str) -> None:
     """A setting out of its range is a one-line error when the preset is made, not a
     traceback deep in training."""
@@ -58,6 +61,11 @@ class ModelSpec:
                      f"{name} '{value}': give a size in mm, auto or native")
         _require(self.norm in NORMS, f"norm '{self.norm}': choose batch, instance or null")
         _require(len(self.features) == 6, "features: six widths (five levels and the output's)")
+        # bounded, so that a model folder's config cannot make ichfed build a giant network
+        _require(all(isinstance(f, int) and 1 <= f <= MAX_WIDTH for f in self.features),
+                 f"features: whole numbers from 1 to {MAX_WIDTH}")
+        _require(isinstance(self.context_slices, int) and 0 <= self.context_slices <= 8,
+                 "context_slices: 0 to 8")
         _require(0 <= self.deep_dropout < 1, "deep_dropout: from 0 to below 1")
         _require(0 < self.threshold < 1, "threshold: between 0 and 1")
         _require(self.hu_window is None or self.hu_window[0] < self.hu_window[1],

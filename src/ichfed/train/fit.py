@@ -1,7 +1,6 @@
 """Training to convergence on one site or several pooled sites: early stopping on the
 validation loss, the best checkpoint kept, and a resumable checkpoint after every epoch."""
 
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -14,12 +13,11 @@ from ichfed.data.prepare import bone_and_top, intensity_range, site_spacings
 from ichfed.errors import IchfedError
 from ichfed.io import open_site
 from ichfed.model.bundle import CONFIG, load_weights, save_config, save_weights
+from ichfed.model.checkpoint import CHECKPOINT, load_checkpoint, save_checkpoint
 from ichfed.model.config import ModelSpec, TrainSpec
 from ichfed.train.calibrate import choose, dice_by_rule
 from ichfed.train.stopping import record, stop_reason
 from ichfed.train.trainer import Trainer, training_trainer
-
-CHECKPOINT = "checkpoint.pt"
 
 
 def split_scans(scans: list, fraction: float, seed: int,
@@ -86,12 +84,6 @@ def check_out(out: Path, resume: bool) -> None:
         raise IchfedError(f"{out}: already holds a model; use --resume or another folder")
 
 
-def _save_checkpoint(out: Path, trainer: Trainer, state: dict) -> None:
-    tmp = out / f".{CHECKPOINT}.tmp"
-    torch.save({**state, **trainer.state()}, tmp)
-    os.replace(tmp, out / CHECKPOINT)
-
-
 def fit(train_scans: list[PreparedScan], val_scans: list[PreparedScan], spec: ModelSpec,
         tspec: TrainSpec, out: Path, device: torch.device, resume: bool = False,
         meta: dict | None = None, on_epoch: Callable[[dict], None] | None = None,
@@ -106,7 +98,7 @@ def fit(train_scans: list[PreparedScan], val_scans: list[PreparedScan], spec: Mo
     checkpoint = out / CHECKPOINT
     check_out(out, resume)
     if resume:
-        saved = torch.load(checkpoint, map_location=device, weights_only=False)
+        saved = load_checkpoint(out, device)
         trainer.load_state(saved)
         state = {k: saved[k] for k in state}
 
@@ -124,7 +116,7 @@ def fit(train_scans: list[PreparedScan], val_scans: list[PreparedScan], spec: Mo
         if record(state, val_loss, epoch, tspec):
             save_weights(trainer.model, out)
         state["seconds"] = time.time() - start
-        _save_checkpoint(out, trainer, state)
+        save_checkpoint(out, {**state, **trainer.state()})
         if on_epoch:  # with the run's seconds so far, a resumed run's earlier ones included
             on_epoch({**row, "elapsed": state["seconds"]})
         if reason := stop_reason(state, tspec):
