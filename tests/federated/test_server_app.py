@@ -15,13 +15,48 @@ class _FlakyGrid:
     """Refuses the first push, then answers every message."""
 
     def __init__(self) -> None:
-        self.calls = 0
+        self.calls, self.pending = 0, {}
 
-    def send_and_receive(self, messages, timeout):
+    def push_messages(self, messages):
         self.calls += 1
         if self.calls == 1:
             raise ObjectPushError("abc", 1, "session")
-        return list(messages)
+        self.pending = {str(id(m)): m for m in messages}
+        return list(self.pending)
+
+    def pull_messages(self, ids):
+        replies = [self.pending.pop(i) for i in list(ids) if i in self.pending]
+        for reply in replies:
+            reply.metadata.reply_to_message_id = str(id(reply))
+        return replies
+
+
+class _SlowGrid:
+    """Answers one message per pull, the first pull none."""
+
+    def __init__(self) -> None:
+        self.pulls, self.waiting = 0, []
+
+    def push_messages(self, messages):
+        self.waiting = list(messages)
+        return [str(i) for i in range(len(self.waiting))]
+
+    def pull_messages(self, ids):
+        self.pulls += 1
+        if self.pulls == 1 or not ids:
+            return []
+        reply = _Message(0)
+        reply.metadata.reply_to_message_id = sorted(ids)[0]
+        return [reply]
+
+
+def test_replies_are_pulled_without_flowers_three_second_sleep(monkeypatch):
+    waits = []
+    monkeypatch.setattr(server_app.time, "sleep", waits.append)
+    replies = server_app.send_and_receive(_SlowGrid(), [_Message(1), _Message(2), _Message(3)],
+                                          timeout=60)
+    assert len(replies) == 3 and len(waits) == 3
+    assert waits[0] == server_app.PULL_WAIT_S[0] and max(waits) <= server_app.PULL_WAIT_S[1]
 
 
 def test_a_refused_push_is_asked_again(monkeypatch):

@@ -104,14 +104,19 @@ class Recorder:
     def __getattr__(self, name):
         return getattr(self.grid, name)
 
-    def send_and_receive(self, messages, timeout=None):
+    def push_messages(self, messages):
         messages = list(messages)
         self.seen += [m.content for m in messages]
-        replies = list(self.grid.send_and_receive(messages, timeout=timeout))
+        return self.grid.push_messages(messages)
+
+    def pull_messages(self, message_ids):
+        replies = list(self.grid.pull_messages(message_ids))
         if self.corrupt:
             for reply in replies:
-                if "arrays" in reply.content and reply.metadata.src_node_id == min(
-                        r.metadata.src_node_id for r in replies):
+                if reply.has_error() or "arrays" not in reply.content:
+                    continue
+                self.victim = getattr(self, "victim", reply.metadata.src_node_id)
+                if reply.metadata.src_node_id == self.victim:  # the first site to train
                     state = reply.content["arrays"].to_torch_state_dict()
                     state[next(iter(state))].fill_(float("nan"))
                     reply.content["arrays"] = ArrayRecord(state)

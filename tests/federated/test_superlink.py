@@ -166,7 +166,7 @@ def test_the_largest_legitimate_message_part_fits_the_limit():
                                                     for m in ("exp_avg", "exp_avg_sq")})})
     total = sum(v.numel() * v.element_size() for v in weights.values()) * 3
     parts = [len(obj.deflate()) for obj in get_all_nested_objects(content).values()]
-    assert total > 90e6 and max(parts) < MAX_BODY / 4
+    assert total > 90e6 and 3 * max(parts) < MAX_BODY  # room for three times the largest
 
 
 def test_the_certificate_holds_this_machines_names_beside_the_sites_address(tmp_path):

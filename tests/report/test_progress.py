@@ -43,6 +43,19 @@ def test_log_progress_prints_a_line_per_stage_with_elapsed_and_left():
     assert lines[3].endswith("(left 0:00:00)") and len(lines) == 4
 
 
+def test_a_step_that_overruns_leaves_the_estimate_of_the_steps_after_it(monkeypatch):
+    now = [0.0]
+    monkeypatch.setattr("ichfed.report.progress.time.monotonic", lambda: now[0])
+    bar = LogProgress(_log_console()[0])
+    task = bar.add_task("study", total=100.0, info="", step=0.0)
+    now[0] = 50.0
+    bar.update(task, advance=50.0, description="b", step=30.0)  # 1 s a unit so far
+    now[0] = 60.0
+    assert bar.left(task) == 20.0 + 20.0  # 30 s of b less the 10 spent, then c's 20
+    now[0] = 200.0
+    assert bar.left(task) == 20.0  # b overran: c's estimate stays
+
+
 def test_log_progress_does_not_guess_without_a_total_or_a_rate():
     console, text = _log_console()
     bar = LogProgress(console)

@@ -63,10 +63,11 @@ def run_study(out: Path, spec: StudySpec, device_name: str = "auto") -> list[dic
     timings: dict[str, float] = json.loads((out / "timings.json").read_text()) if (
         out / "timings.json").exists() else {}
     with progress_bar(console) as bar:
-        task = bar.add_task("study", total=sum(estimates.values()), info="", unit_seconds=1.0)
+        task = bar.add_task("study", total=sum(estimates.values()), info="", unit_seconds=1.0,
+                            step=0.0)
 
         def stage(name: str, fn):
-            bar.update(task, description=name, info="")
+            bar.update(task, description=name, info="", step=estimates[name])
             t0 = time.time()
             result = fn()
             if name not in timings:

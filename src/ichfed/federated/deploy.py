@@ -66,7 +66,9 @@ def site_command(coordinator: str, data: Path, key: Path, ca: Path, port: int,
             raise IchfedError(f"{path}: {what} not found")
     cache = cache or Path.home() / ".cache" / "ichfed"
     node_config = f"data-dir='{data.resolve()}' device='{device}' cache-dir='{cache.resolve()}'"
-    return [_tool("flower-supernode"), "--superlink", coordinator, "--root-certificates",
+    # Flower's flower-supernode with its fixed waits shortened (federated/supernode.py)
+    return [sys.executable, "-m", "ichfed.federated.supernode", "--superlink", coordinator,
+            "--root-certificates",
             str(ca), "--auth-supernode-private-key", str(key), "--port", str(port),
             "--node-config", node_config]
 

@@ -29,8 +29,9 @@ class LogProgress:
     """The calls of `rich.progress.Progress` that ichfed makes, written as one plain line
     whenever a task's description or fields change, or it finishes.
 
-    Time left is the rate so far times the work left, less the time since the last advance;
-    before any work is done, a task's `unit_seconds` field (an estimate) sets the rate.
+    Time left is the rate so far times the work left, less the time since the last advance
+    (at most the size of the step under way, when a `step` field gives it); before any work is
+    done, a task's `unit_seconds` field (an estimate) sets the rate.
     """
 
     def __init__(self, console: Console | None = None) -> None:
@@ -90,6 +91,10 @@ class LogProgress:
             rate = t["fields"]["unit_seconds"]
         else:
             return None
+        step = min(float(t["fields"].get("step", 0.0)), t["total"] - t["completed"])
+        if step:  # the step under way counts down; the ones after it keep their estimate
+            return rate * (t["total"] - t["completed"] - step) + max(
+                0.0, rate * step - (now - t["moved"]))
         return max(0.0, rate * (t["total"] - t["completed"]) - (now - t["moved"]))
 
     def _print(self, task: int) -> None:
