@@ -21,7 +21,13 @@ from ichfed.io.reader import MAX_VOXELS
 from ichfed.model.bundle import save_config, save_weights
 from ichfed.model.config import ModelSpec, TrainSpec
 from ichfed.model.network import build_network
-from tests.helpers import make_site, save_nifti, tiny_head, write_dicom_series
+from tests.helpers import (
+    make_site,
+    save_nifti,
+    tiny_head,
+    write_dicom_series,
+    write_enhanced_ct,
+)
 
 runner = CliRunner()
 AFFINE = np.diag([0.9, 0.9, 5.0, 1.0])
@@ -151,6 +157,12 @@ def test_a_series_claiming_huge_slices_is_refused_before_decoding(tmp_path, mode
         _edit(path, Rows=60000, Columns=60000)
     _one_line_about(_predict([folder], model, tmp_path / "out"), "IM0000.dcm",
                     "over ichfed's limit")
+
+
+def test_an_enhanced_ct_claiming_a_billion_frames_is_refused_before_decoding(tmp_path, model):
+    path = write_enhanced_ct(tiny_head(), AFFINE, tmp_path / "in" / "scan.dcm")
+    _edit(path, NumberOfFrames=1_000_000_000)
+    _one_line_about(_predict([path], model, tmp_path / "out"), "scan.dcm", "over ichfed's limit")
 
 
 def test_a_compressed_series_with_a_corrupt_frame_is_one_line(tmp_path, model):

@@ -33,7 +33,7 @@ from ichfed.train.trainer import kept_weights, training_trainer
 LOG = "federation.csv"
 RETRIES = 3  # a site that dropped out is asked again this many times
 RETRY_WAIT_S = 5.0
-PULL_WAIT_S = (0.05, 1.0)  # the first and the longest wait between two pulls for replies
+PULL_WAIT_S = (0.05, 0.25)  # the first and the longest wait between two pulls for replies
 
 
 def initial_weights(plan: Plan) -> dict:
@@ -90,7 +90,7 @@ def send_and_receive(grid: Grid, messages: list[Message], timeout: float) -> lis
 
     What Flower's `grid.send_and_receive` does, without its fixed 3 s sleep between pulls
     (a deployed round waited up to 3 s after each exchange for nothing): the first pulls
-    follow each other within 50 ms, slowing to one a second for long rounds."""
+    follow each other within 50 ms, slowing to four a second for long rounds."""
     ids = set(grid.push_messages(messages))
     replies: list[Message] = []
     deadline, wait = time.monotonic() + timeout, PULL_WAIT_S[0]
