@@ -11,7 +11,7 @@ from ichfed.model.postprocess import (
     keep_components,
     scan_rule,
 )
-from ichfed.preprocess.brainmask import disk
+from ichfed.preprocess.morphology import disk
 
 
 def test_a_coarse_scan_keeps_only_components_as_thick_as_its_own_pixel():

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from scipy import ndimage
 
 from ichfed.data.prepare import PreparedScan
-from ichfed.preprocess.brainmask import bounding_box, disk
+from ichfed.preprocess.morphology import bounding_box, disk
 
 
 @dataclass(frozen=True)

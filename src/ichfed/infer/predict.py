@@ -16,7 +16,7 @@ from ichfed.io.volume import case_name
 from ichfed.model.bundle import LoadedModel, load_model
 from ichfed.model.postprocess import CONNECTIVITY, binarise, scan_rule
 from ichfed.model.slices import scan_probabilities
-from ichfed.preprocess.brainmask import bounding_box
+from ichfed.preprocess.morphology import bounding_box
 from ichfed.preprocess.resample import mask_to_native, to_native
 from ichfed.report.tables import write_csv
 

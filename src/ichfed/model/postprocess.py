@@ -7,7 +7,7 @@ import numpy as np
 from scipy import ndimage
 
 from ichfed.model.config import ModelSpec
-from ichfed.preprocess.brainmask import bounding_box, disk
+from ichfed.preprocess.morphology import bounding_box, disk
 
 CONNECTIVITY = ndimage.generate_binary_structure(3, 3)  # 26-connected lesion components
 COARSE = 1.5  # a scan this many times coarser in-plane than the model's grid (see scan_rule)

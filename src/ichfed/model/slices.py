@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 from ichfed.data.prepare import PreparedScan
 from ichfed.model.config import ModelSpec
-from ichfed.preprocess.brainmask import bounding_box
+from ichfed.preprocess.morphology import bounding_box
 
 
 @torch.inference_mode()

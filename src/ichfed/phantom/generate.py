@@ -13,7 +13,7 @@ from ichfed.errors import InputError
 from ichfed.io.volume import HU_AIR
 from ichfed.io.writer import write_nifti
 from ichfed.phantom.anatomy import Head, HeadParams
-from ichfed.phantom.fields import SmoothField
+from ichfed.phantom.fields import SmoothField, transform
 from ichfed.phantom.lesions import Lesion, paint, sample_lesions
 from ichfed.phantom.profiles import Annotation, SiteProfile
 from ichfed.phantom.scanner import Acquisition, finish, kernel_and_noise, lowdose_streaks, store
@@ -55,10 +55,10 @@ def _render(head: Head, lesions: list[Lesion], acq: Acquisition, ann: Annotation
                 for les, lab in zip(lesions, labelled, strict=True)]
     for k in range(n):
         for off in offsets:
-            p = ((plane + (k + off) * aff[:3, 2] - shift) @ rot.T).astype(np.float32)
-            inside = (p[:, 0] / 88) ** 2 + (p[:, 1] / 108) ** 2 + (p[:, 2] / 100) ** 2 < 1
+            p = transform(plane + ((k + off) * aff[:3, 2] - shift).astype(np.float32), rot)
+            inside = (p[:, 0] / 90) ** 2 + (p[:, 1] / 110) ** 2 + (p[:, 2] / 102) ** 2 < 1
+            anat = head.render_plane(p.reshape(m, m, 3), inside)
             p = p[inside]
-            anat = head.render(p)
             lab = np.zeros(len(p), bool)
             for idx, les in enumerate(lesions):
                 blood, oedema = paint(les, p, anat, irregular)
@@ -70,10 +70,10 @@ def _render(head: Head, lesions: list[Lesion], acq: Acquisition, ann: Annotation
             val = anat.hu
             cav = anat.cavity
             val[cav] += acq.rim_hu * np.exp(-anat.depth_in[cav] / 2.5)
-            x, y, z = p[:, 0], p[:, 1], p[:, 2]
-            band = cav & (np.abs(x) < 45) & (z < 0)
-            val[band] -= acq.streak_hu * np.exp(-(((y[band] + 22) / 6) ** 2)
-                                                - ((z[band] + 28) / 10) ** 2)
+            x, y, z = anat.q[:, 0], anat.q[:, 1], anat.q[:, 2]
+            band = cav & (np.abs(x) < 45) & (z < -10)  # between the petrous bones
+            val[band] -= acq.streak_hu * np.exp(-(((y[band] + 38) / 6) ** 2)
+                                                - ((z[band] + 32) / 10) ** 2)
             col = np.full(m * m, HU_AIR, np.float32)
             col[inside] = val
             hu[:, k] += col / n_sub

@@ -28,7 +28,7 @@ from ichfed.data.prepare import PreparedScan
 from ichfed.model.config import ModelSpec
 from ichfed.model.postprocess import CONNECTIVITY, LesionRule
 from ichfed.model.slices import scan_probabilities
-from ichfed.preprocess.brainmask import disk
+from ichfed.preprocess.morphology import disk
 
 # Thresholds below 0.5 too: a network trained on patches can be under-confident on the faint
 # edges of whole bleeds (on nih's 60 test scans one network scored 0.579 at 0.5 and 0.590 at
