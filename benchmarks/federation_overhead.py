@@ -1,6 +1,6 @@
 """Federation overhead per round: time outside local training and bytes per round, for the
 one-machine simulation and for a real loopback deployment (TLS coordinator, two site
-processes, `flwr run`). Two built-in sites of a few reduced scans, the demo preset; the
+processes, `flwr run`: `ichfed federate --engine deployment`). Two built-in sites of a few reduced scans, the demo preset; the
 numbers that matter (seconds outside training, bytes) barely depend on the data size.
 Prints one JSON line. Usage: python benchmarks/federation_overhead.py [--rounds 4] [--cases 4]
 """
@@ -8,27 +8,14 @@ Prints one JSON line. Usage: python benchmarks/federation_overhead.py [--rounds 
 import argparse
 import csv
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+from ichfed.federated import run_plan
 from ichfed.federated.plan import Plan
-from ichfed.federated.simulation import simulate
 from ichfed.model.config import preset
 from ichfed.phantom import BUILTIN, synth_site
-
-ICHFED = [sys.executable, "-m", "ichfed"]
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _per_round(rows: list[dict]) -> dict:
@@ -43,40 +30,19 @@ def _per_round(rows: list[dict]) -> dict:
             "first_round_s": float(rows[0]["seconds"])}
 
 
-def deployment(root: Path, sites: list[Path], rounds: int) -> dict:
-    """Coordinator and two sites as separate processes on 127.0.0.1; stopped by PID."""
-    port, procs = _port(), []
-    run = lambda *a: subprocess.run([*ICHFED, *a], cwd=root, check=True,  # noqa: E731
-                                    capture_output=True)
-    run("coordinator", "init", "coord")
-
-    def start(args: list[str]) -> subprocess.Popen:
-        procs.append(subprocess.Popen([*ICHFED, *args], cwd=root, start_new_session=True,
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        return procs[-1]
-
-    try:
-        start(["coordinator", "start", "coord", "--port", str(port)])
-        time.sleep(8)
-        for site in sites:
-            run("site", "--key", f"keys/{site.name}", "--new-key")
-            run("coordinator", "register", "coord", f"keys/{site.name}.pub", "--name",
-                site.name, "--address", f"127.0.0.1:{port}")
-            start(["site", "--key", f"keys/{site.name}", "--coordinator", f"127.0.0.1:{port}",
-                   "--data", str(site), "--ca", "coord/ca.crt", "--port", str(_port()),
-                   "--cache", "cache", "--device", "cpu"])
-        t0 = time.time()
-        run("federate", "--coordinator", f"127.0.0.1:{port}", "--certs", "coord", "--out",
-            str(root / "deployed"), "--set", f"max_epochs={rounds}", "--set",
-            "calibrate=false", "--device", "cpu")
-        total = time.time() - t0
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-                proc.wait(20)
-    with open(root / "deployed" / "federation.csv") as fh:
-        return {**_per_round(list(csv.DictReader(fh))), "submit_to_end_s": round(total, 1)}
+def run(engine: str, root: Path, sites: list[Path], rounds: int) -> dict:
+    """One cwt run on `engine` (the deployment: a TLS coordinator and two site processes on
+    127.0.0.1, started and stopped by `ichfed federate --engine deployment`'s code)."""
+    # rounds only: the lesion rule's final exchange is not a round
+    spec, tspec = preset("demo", max_epochs=rounds, max_minutes=0, calibrate=False)
+    out = root / engine
+    t0 = time.time()
+    run_plan(Plan(strategy="cwt", model=spec, train=tspec, out=str(out),
+                  sites=tuple(map(str, sites)), num_sites=len(sites), device="cpu"),
+             engine=engine)
+    total = time.time() - t0
+    with open(out / "federation.csv") as fh:
+        return {**_per_round(list(csv.DictReader(fh))), "start_to_end_s": round(total, 1)}
 
 
 def main() -> None:
@@ -88,14 +54,10 @@ def main() -> None:
         root = Path(tmp)
         sites = [synth_site(root / name, BUILTIN[name], args.cases, seed=0)
                  for name in ("nih", "vumc")]
-        # rounds only: the lesion rule's final exchange is not a round
-        spec, tspec = preset("demo", max_epochs=args.rounds, max_minutes=0, calibrate=False)
-        rows = simulate(Plan(strategy="cwt", model=spec, train=tspec, out=str(root / "sim"),
-                             sites=tuple(map(str, sites)), num_sites=2,
-                             device="cpu"))["summary"]["history"]
         result = {"benchmark": "federation_overhead", "strategy": "cwt", "preset": "demo",
-                  "scans_per_site": args.cases, "simulation": _per_round(rows),
-                  "deployment_tls_loopback": deployment(root, sites, args.rounds)}
+                  "scans_per_site": args.cases,
+                  "simulation": run("simulation", root, sites, args.rounds),
+                  "deployment_tls_loopback": run("deployment", root, sites, args.rounds)}
     print(json.dumps(result))
 
 

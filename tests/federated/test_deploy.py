@@ -2,8 +2,6 @@
 processes. Every process started here is stopped by its PID (process group), also on failure."""
 
 import json
-import os
-import signal
 import socket
 import ssl
 import subprocess
@@ -13,50 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from ichfed.federated.loopback import Processes, free_port
 from tests.helpers import make_site
 
 pytestmark = pytest.mark.xdist_group("deploy")  # mostly waiting: runs beside others
 ICHFED = [sys.executable, "-m", "ichfed"]
 TINY = ["--set", "features=[4,4,8,8,16,4]", "--set", "patch=32", "--set", "lesion_patches=8",
         "--set", "batch_size=8", "--set", "max_minutes=0", "--device", "cpu"]
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Processes:
-    """Starts processes in their own process group; stops each group by its leader's PID."""
-
-    def __init__(self, folder: Path):
-        self.folder, self.running = folder, {}
-
-    def start(self, name: str, args: list[str]) -> subprocess.Popen:
-        log = open(self.folder / f"{name}.log", "w")  # noqa: SIM115 (closed with the process)
-        proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=self.folder,
-                                start_new_session=True)
-        self.running[name] = (proc, log)
-        return proc
-
-    def stop(self, name: str) -> None:
-        proc, log = self.running.pop(name)
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(10)
-        log.close()
-
-    def stop_all(self) -> None:
-        for name in list(self.running):
-            self.stop(name)
-
-    def log(self, name: str) -> str:
-        return (self.folder / f"{name}.log").read_text()
 
 
 def _wait_for(condition, seconds: float, what: str) -> None:
@@ -70,8 +31,8 @@ def _wait_for(condition, seconds: float, what: str) -> None:
 @pytest.fixture(scope="session")
 def federation(tmp_path_factory):
     root = tmp_path_factory.mktemp("deploy")
-    procs = Processes(root)
-    port = _port()
+    procs = Processes(root, cwd=root)
+    port = free_port()
     try:
         run = lambda *a: subprocess.run([*ICHFED, *a], cwd=root, capture_output=True,  # noqa: E731
                                         text=True, timeout=120)
@@ -95,7 +56,7 @@ def federation(tmp_path_factory):
 def _site(procs: Processes, port: int, name: str) -> subprocess.Popen:
     return procs.start(name, [*ICHFED, "site", "--key", f"keys/{name}", "--coordinator",
                               f"127.0.0.1:{port}", "--data", name, "--ca", "coord/ca.crt",
-                              "--port", str(_port()), "--cache", "cache", "--device", "cpu"])
+                              "--port", str(free_port()), "--cache", "cache", "--device", "cpu"])
 
 
 def test_unregistered_site_is_refused(federation):
@@ -136,7 +97,7 @@ def test_an_oversized_unauthenticated_request_costs_the_coordinator_no_memory(fe
     """Flower reads a whole body before it checks a key; the coordinator refuses one over its
     limit by its declared length, or once it streams past the limit."""
     root, procs, port = federation
-    pid = procs.running["coordinator"][0].pid
+    pid = procs.running["coordinator"].pid
     head = (f"POST /v1/fleet/push-object HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
             "Content-Type: application/protobuf\r\n")
     before = _rss(pid)
@@ -161,8 +122,8 @@ def test_an_oversized_unauthenticated_request_costs_the_coordinator_no_memory(fe
     print(f"coordinator memory {before / 2**20:.0f} -> +{grown / 2**20:.1f} MiB; streamed "
           f"{sent / 2**20:.0f} MiB before the answer")
     assert grown < 64 * 2**20  # the 16 MiB limit, read and parsed once
-    assert "Uvicorn running" in procs.log("coordinator") and procs.running["coordinator"][
-        0].poll() is None
+    assert "Uvicorn running" in procs.log("coordinator") and procs.running["coordinator"].poll(
+        ) is None
 
 
 def test_tls_cwt_run_waits_for_a_restarted_site(federation):

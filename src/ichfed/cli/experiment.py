@@ -34,6 +34,9 @@ def experiment(
                                         "cwt, fedavg, pooled, threshold.")] = (
         "single,cwt,fedavg,pooled,threshold"),
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
+    engine: Annotated[str, typer.Option(
+        help="Flower runtime of the multi-site models: simulation (one process) or deployment "
+             "(a TLS coordinator and one process per site on 127.0.0.1).")] = "simulation",
 ) -> None:
     """Single-site, multi-site (cwt, fedavg) and pooled models on every site: report.html."""
     from ichfed.experiment import StudySpec, parse_site, read_study_file, run_study
@@ -53,7 +56,7 @@ def experiment(
         settings.update(file_settings)
         settings["overrides"] = {**overrides, **settings["overrides"]}
         sites = file_sites + sites
-    run_study(out, StudySpec(sites=sites or DEFAULT_SITES, **settings), device)
+    run_study(out, StudySpec(sites=sites or DEFAULT_SITES, **settings), device, engine)
 
 
 @command(panel=STUDY)

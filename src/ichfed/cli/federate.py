@@ -30,6 +30,10 @@ def federate(
     num_sites: Annotated[int, typer.Option(help="With --coordinator: sites to wait for.")] = 2,
     certs: Annotated[Path | None, typer.Option(
         help="With --coordinator: the coordinator's folder (for its CA certificate).")] = None,
+    engine: Annotated[str, typer.Option(
+        help="Without --coordinator: simulation (Flower's, one process) or deployment (a TLS "
+             "coordinator and one process per site on 127.0.0.1, as hospitals run it).")
+    ] = "simulation",
 ) -> None:
     """Train one model across sites; the folder works with `ichfed predict`."""
     from ichfed.federated import run_plan
@@ -45,7 +49,7 @@ def federate(
                 resume=resume)
     with training_progress(tspec.max_epochs, tspec.max_minutes, unit="round") as callbacks:
         summary = run_plan(plan, coordinator=coordinator, certs=certs,
-                           on_round=callbacks["on_epoch"])
+                           on_round=callbacks["on_epoch"], engine=engine)
     typer.echo(f"round {summary['best_round']} of {summary['rounds']} kept, {which_kept(tspec)} "
                f"(val loss {summary['best_val_loss']:.4f}, {summary['stopped']}, "
                f"{summary['seconds']:.0f} s); model in {out}")

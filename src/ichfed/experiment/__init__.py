@@ -53,8 +53,10 @@ def _stage_estimates(spec: StudySpec) -> dict[str, float]:
     return estimate
 
 
-def run_study(out: Path, spec: StudySpec, device_name: str = "auto") -> list[dict]:
-    """Run (or continue) the study in `out`; returns summary rows (model, site, figures)."""
+def run_study(out: Path, spec: StudySpec, device_name: str = "auto",
+              engine: str = "simulation") -> list[dict]:
+    """Run (or continue) the study in `out`, the multi-site models on Flower's `engine`;
+    returns summary rows (model, site, figures)."""
     out = Path(out)
     check_study_folder(out, spec)
     device = resolve_device(device_name)
@@ -83,7 +85,8 @@ def run_study(out: Path, spec: StudySpec, device_name: str = "auto") -> list[dic
 
         layout = stage("sites", lambda: gather_sites(out, spec))
         folders = {name: stage(name, lambda n=name, k=kind: train_model(
-            out, n, k, spec, layout["train"], device, on_epoch)) for name, kind in models(spec)}
+            out, n, k, spec, layout["train"], device, on_epoch, engine))
+            for name, kind in models(spec)}
         rows = stage("evaluate", lambda: evaluate_all(out, spec, layout["test"], folders,
                                                       device))
         summary = stage("report", lambda: write_outputs(out, spec, rows, folders,

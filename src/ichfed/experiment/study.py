@@ -21,8 +21,8 @@ from ichfed.baseline import ThresholdBaseline
 from ichfed.data.prepare import prepare_scan, preprocessing
 from ichfed.errors import IchfedError
 from ichfed.experiment.sites import DEFAULT_SITES, SiteEntry, check_sites, gather
+from ichfed.federated import run_plan
 from ichfed.federated.plan import Plan
-from ichfed.federated.simulation import simulate
 from ichfed.infer.predict import segment_prepared
 from ichfed.io import open_site, read_ct, read_mask, write_mask
 from ichfed.metrics.evaluate import case_metrics
@@ -109,9 +109,10 @@ def gather_sites(out: Path, spec: StudySpec) -> dict[str, dict[str, Path]]:
 
 
 def train_model(out: Path, name: str, kind: str, spec: StudySpec, train: dict[str, Path],
-                device: torch.device, on_epoch: Callable[[dict], None] | None = None) -> Path:
+                device: torch.device, on_epoch: Callable[[dict], None] | None = None,
+                engine: str = "simulation") -> Path:
     """Train one of the study's models into models/<name> (resuming an interrupted one);
-    `on_epoch` hears of each epoch or round."""
+    `on_epoch` hears of each epoch or round; multi-site models run on Flower's `engine`."""
     folder = out / "models" / name
     if (folder / "config.json").exists() or (folder / "baseline.json").exists():
         return folder
@@ -124,9 +125,9 @@ def train_model(out: Path, name: str, kind: str, spec: StudySpec, train: dict[st
     elif kind == "pooled":
         train_sites(roots, folder, model_spec, tspec, device, resume=resume, on_epoch=on_epoch)
     elif kind in ("cwt", "fedavg"):
-        simulate(Plan(strategy=kind, model=model_spec, train=tspec, out=str(folder),
+        run_plan(Plan(strategy=kind, model=model_spec, train=tspec, out=str(folder),
                       sites=tuple(map(str, roots)), num_sites=len(roots), device=str(device),
-                      resume=resume), on_round=on_epoch)
+                      resume=resume), on_round=on_epoch, engine=engine)
     else:
         fit_baseline(roots, folder, spec.seed)
     return folder

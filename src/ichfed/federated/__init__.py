@@ -20,17 +20,26 @@ for _key, _value in QUIET.items():
 from ichfed.errors import IchfedError  # noqa: E402
 from ichfed.federated.plan import Plan  # noqa: E402
 
+ENGINES = ("simulation", "deployment")
+
 
 def run_plan(plan: Plan, coordinator: str | None = None, certs: Path | None = None,
-             on_round: Callable[[dict], None] | None = None) -> dict:
-    """Simulate the plan over its sites, or submit it to a running coordinator; returns the
-    summary saved with the model."""
+             on_round: Callable[[dict], None] | None = None, engine: str = "simulation") -> dict:
+    """Run the plan over its sites on this machine (Flower's simulation, or its deployment
+    runtime on 127.0.0.1), or submit it to a running coordinator; returns the summary saved
+    with the model."""
     if coordinator:
         from ichfed.federated.deploy import submit
 
         return submit(plan, coordinator, certs)
     if len(plan.sites) < 1:
         raise IchfedError("give the site folders to federate, or --coordinator HOST:PORT")
+    if engine == "deployment":
+        from ichfed.federated.loopback import run_on_loopback
+
+        return run_on_loopback(plan, on_round)
+    if engine != "simulation":
+        raise IchfedError(f"unknown engine {engine!r}; choose {' or '.join(ENGINES)}")
     from ichfed.federated.simulation import simulate
 
     return simulate(plan, on_round=on_round)["summary"]

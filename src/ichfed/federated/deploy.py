@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from ichfed import __version__
@@ -138,9 +139,11 @@ def run_status(env: dict, run_id: int) -> str:
     return str(runs[0].get("status", "unknown")) if runs else "unknown"
 
 
-def submit(plan: Plan, coordinator: str, certs: Path | None, poll_s: float = 2.0) -> dict:
-    """Submit the plan to a running coordinator, follow it, and return the saved summary
-    (when the model folder is on this machine) or raise with the run's real failure."""
+def submit(plan: Plan, coordinator: str, certs: Path | None, poll_s: float = 2.0,
+           on_poll: Callable[[], None] | None = None) -> dict:
+    """Submit the plan to a running coordinator, follow it (calling `on_poll` at each look),
+    and return the saved summary (when the model folder is on this machine) or raise with the
+    run's real failure."""
     if certs is None or not (certs / CA).is_file():
         raise IchfedError("--certs: the coordinator's folder (with ca.crt) is needed for TLS")
     env = _connect(certs, coordinator)
@@ -156,9 +159,13 @@ def submit(plan: Plan, coordinator: str, certs: Path | None, poll_s: float = 2.0
     print(f"run {run_id} submitted to {coordinator}; following it", file=sys.stderr)
     deadline = time.time() + plan.round_timeout * max(1, plan.train.max_epochs)
     while not (status := run_status(env, run_id)).startswith("finished"):
+        if on_poll:
+            on_poll()
         if time.time() > deadline:
             raise IchfedError(f"run {run_id} did not finish in time (status {status})")
         time.sleep(poll_s)
+    if on_poll:
+        on_poll()
     if status != "finished:completed":
         log = subprocess.run([_tool("flwr"), "log", str(run_id), CONNECTION, "--show"], env=env,
                              capture_output=True, text=True, timeout=60).stdout

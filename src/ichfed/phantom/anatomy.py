@@ -21,7 +21,8 @@ from ichfed.phantom.template import SD_UNIT_MM, Template, load
 HEAD_CENTRE = np.array([0.0, -18.0, 0.0], np.float32)  # MNI point at the head frame's origin
 TENTORIUM_FRONT_Y = -25.0  # MNI y in front of which nothing is infratentorial
 FAR_MM = 60.0
-LATTICE = 8  # pixels between samples of the smooth fields on a scanner plane
+LATTICE, LATTICE_MM = 8, 7.0  # samples of the smooth fields on a scanner plane: at least
+# every 8 pixels, or every 7 mm on fine grids (the fields' wavelengths are 30-50 mm)
 
 
 def inside(q: np.ndarray, where: np.ndarray, centre, semi) -> np.ndarray:
@@ -171,11 +172,13 @@ class Head:
 
     def render_plane(self, plane: np.ndarray, keep: np.ndarray) -> Anatomy:
         """Normal anatomy on an (M, M, 3) plane of head-frame points, at the points `keep`
-        (a flat mask). The smooth fields (deformation, bone texture) are sampled on a lattice
-        every LATTICE pixels and interpolated bilinearly: the same values within a fraction of a
+        (a flat mask). The smooth fields (deformation, bone texture) are sampled on a coarse
+        lattice and interpolated bilinearly: the same values within a fraction of a
         HU or a mm, at a fraction of the cost."""
         m = plane.shape[0]
-        lat = np.unique(np.r_[np.arange(0, m, LATTICE), m - 1])
+        pixel_mm = float(np.linalg.norm(plane[1, 0] - plane[0, 0]))
+        step = max(LATTICE, int(LATTICE_MM / pixel_mm))
+        lat = np.unique(np.r_[np.arange(0, m, step), m - 1])
         k = len(lat)
         lo = np.clip(np.searchsorted(lat, np.arange(m), side="right") - 1, 0, k - 2)
         frac = ((np.arange(m) - lat[lo]) / (lat[lo + 1] - lat[lo])).astype(np.float32)
