@@ -1,7 +1,8 @@
 """Federation overhead per round: time outside local training and bytes per round, for the
 one-machine simulation and for a real loopback deployment (TLS coordinator, two site
-processes, `flwr run`: `ichfed federate --engine deployment`). Two built-in sites of a few reduced scans, the demo preset; the
-numbers that matter (seconds outside training, bytes) barely depend on the data size.
+processes, `flwr run`: `ichfed federate --engine deployment`). Two built-in sites of a few
+reduced scans, the demo preset; the numbers that matter (seconds outside training, bytes)
+barely depend on the data size.
 Prints one JSON line. Usage: python benchmarks/federation_overhead.py [--rounds 4] [--cases 4]
 """
 
