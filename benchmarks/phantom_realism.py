@@ -85,20 +85,18 @@ def measure_sites(cases: int) -> dict:
     """Noise SD of each site's scanner model on a flat object, and grey-white CNR."""
     out = {}
     for name, profile in BUILTIN.items():
-        sds, cnrs = [], []
+        sds, cnrs, slices = [], [], []
         for index in range(cases):
             plan = plan_case(profile, 200, index)
             acq = plan.acquisition
+            slices.append(acq.slice_mm)
             flat = np.full((acq.matrix, acq.matrix, 4), 30.0, np.float32)
             image = kernel_and_noise(flat, acq, np.random.default_rng(index))
             c = acq.matrix // 4
             sd = float(image[c:-c, c:-c].std())
             sds.append(sd)
             cnrs.append((plan.head.p.hu["gm"] - plan.head.p.hu["wm"]) / sd)
-        out[name] = {"slice_mm": [round(float(min(plan_case(profile, 200, i).acquisition.slice_mm
-                                                 for i in range(cases))), 2),
-                                  round(float(max(plan_case(profile, 200, i).acquisition.slice_mm
-                                                  for i in range(cases))), 2)],
+        out[name] = {"slice_mm": [round(min(slices), 2), round(max(slices), 2)],
                      "noise_sd_hu": round(float(np.median(sds)), 2),
                      "grey_white_cnr": round(float(np.median(cnrs)), 2)}
     return out

@@ -32,9 +32,9 @@ def bleeds_at(params: dict, world: np.ndarray) -> list[tuple[dict, np.ndarray]]:
     plan = plan_case(BUILTIN[params["site"]], params["seed"], params["index"], params["size"])
     rot, shift = plan.acquisition.head_from_scanner()
     p = ((world - shift) @ rot.T).astype(np.float32)
+    anat = plan.head.render(p)  # painting changes only HU, never where another bleed lies
     out = []
     for lesion, record in zip(plan.lesions, params["lesions"], strict=True):
-        anat = plan.head.render(p)
         blood, _ = paint(lesion, p, anat, plan.irregular)
         out.append((record, blood))
     return out

@@ -19,6 +19,7 @@ from ichfed.phantom.fields import SmoothField, transform
 from ichfed.phantom.template import SD_UNIT_MM, Template, load
 
 HEAD_CENTRE = np.array([0.0, -18.0, 0.0], np.float32)  # MNI point at the head frame's origin
+CAVITY_CENTRE = np.array([0.0, -18.0, 10.0], np.float32)  # MNI; skull and bleeds face out from it
 TENTORIUM_FRONT_Y = -25.0  # MNI y in front of which nothing is infratentorial
 FAR_MM = 60.0
 LATTICE, LATTICE_MM = 8, 7.0  # samples of the smooth fields on a scanner plane: at least
@@ -204,7 +205,7 @@ class Head:
         return self.t.cavity(q, SD_UNIT_MM * self.mm, -FAR_MM)
 
     def skull_thickness(self, q: np.ndarray) -> np.ndarray:
-        d = q - np.array([0, -18, 10], np.float32)
+        d = q - CAVITY_CENTRE
         r = np.sqrt((d * d).sum(axis=1)) + 1e-6
         base, front, temporal = self.p.skull_mm
         return base + front * (d[:, 1] / r) ** 2 - temporal * (d[:, 0] / r) ** 4

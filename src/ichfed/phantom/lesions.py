@@ -9,13 +9,20 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from ichfed.phantom.anatomy import TENTORIUM_FRONT_Y, Anatomy, Head, falx_edge, sutures, tentorium
+from ichfed.phantom.anatomy import (
+    CAVITY_CENTRE,
+    TENTORIUM_FRONT_Y,
+    Anatomy,
+    Head,
+    falx_edge,
+    sutures,
+    tentorium,
+)
 from ichfed.phantom.fields import SmoothField
 
 KINDS = ("epidural", "subdural", "contusion", "subarachnoid", "intraventricular")
 KIND_P = (0.12, 0.34, 0.30, 0.15, 0.09)
 NO_LABEL = np.zeros(0, bool)
-CAVITY_CENTRE = np.array([0.0, -18.0, 10.0], np.float32)  # MNI; extra-axial bleeds face out
 
 
 @dataclass
