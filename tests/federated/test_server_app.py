@@ -1,4 +1,5 @@
-"""The coordinator's exchange: a refused push (a site restarting mid-round) is asked again."""
+"""The coordinator's exchange: a refused push (a site restarting mid-round) is asked again,
+once the site is connected again."""
 
 from flwr.supercore.inflatable.inflatable_utils import ObjectPushError
 
@@ -12,10 +13,15 @@ class _Message:
 
 
 class _FlakyGrid:
-    """Refuses the first push, then answers every message."""
+    """Refuses the first push, then answers every message; site 2 connects again on the
+    third look."""
 
     def __init__(self) -> None:
-        self.calls, self.pending = 0, {}
+        self.calls, self.pending, self.looks = 0, {}, 0
+
+    def get_node_ids(self):
+        self.looks += 1
+        return [1, 2] if self.looks >= 3 else [1]
 
     def push_messages(self, messages):
         self.calls += 1
@@ -66,3 +72,4 @@ def test_a_refused_push_is_asked_again(monkeypatch):
                                          lambda got: got, Plan(), {1: "a", 2: "b"},
                                          all_needed=True)
     assert grid.calls == 2 and len(sent) == 2 and len(replies) == 2
+    assert grid.looks == 3  # asked again once both sites were connected

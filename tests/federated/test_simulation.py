@@ -8,13 +8,13 @@ import shutil
 
 import pytest
 import torch
-from flwr.app import ArrayRecord
 from safetensors.torch import load_file
 from typer.testing import CliRunner
 
 from ichfed.cli import app
 from ichfed.errors import IchfedError
 from ichfed.federated.local import local_update, open_local_site
+from ichfed.federated.payload import pack, unpack
 from ichfed.federated.plan import Plan
 from ichfed.federated.server_app import initial_weights
 from ichfed.federated.simulation import simulate
@@ -117,9 +117,9 @@ class Recorder:
                     continue
                 self.victim = getattr(self, "victim", reply.metadata.src_node_id)
                 if reply.metadata.src_node_id == self.victim:  # the first site to train
-                    state = reply.content["arrays"].to_torch_state_dict()
+                    state = unpack(reply.content["arrays"])
                     state[next(iter(state))].fill_(float("nan"))
-                    reply.content["arrays"] = ArrayRecord(state)
+                    reply.content["arrays"] = pack(state)
         self.seen += [r.content for r in replies if not r.has_error()]
         return replies
 
@@ -154,7 +154,10 @@ def test_only_weights_and_aggregates_cross_the_network(cwt_runs):
     for content in seen:
         assert set(content.keys()) <= {"arrays", "optimizer", "config", "metrics", "site"}
         for key, record in content.array_records.items():
-            names = set(record.keys())
+            names = set(unpack(record))  # tensors by name, and nothing beside them:
+            for packed, array in record.items():
+                layout = json.loads(packed.split(" ", 1)[1])
+                assert math.prod(array.shape) == sum(math.prod(s) for _, s in layout)
             assert names in (weight_keys, network_keys) if key == "arrays" else all(
                 n.split(".", 1)[1] in {"step", "exp_avg", "exp_avg_sq"} for n in names)
         for record in content.config_records.values():

@@ -7,7 +7,7 @@ from importlib.metadata import version
 
 import flwr.supernode.start_client_internal as loop
 
-from ichfed.federated import supernode
+from ichfed.federated import pulls, supernode
 
 
 def test_flower_still_waits_where_the_site_shortens_it():
@@ -34,6 +34,8 @@ def test_the_site_runs_flowers_supernode_warm_with_a_short_reply_wait(monkeypatc
     cli = importlib.import_module("flwr.supernode.cli")
     monkeypatch.setattr(cli, "flower_supernode", lambda: seen.append((loop.time,
                                                                         loop.subprocess)))
+    monkeypatch.setattr(pulls, "shorten", lambda: seen.append("pulls shortened"))
     supernode.main()
+    assert seen.pop(0) == "pulls shortened"
     assert isinstance(seen[0][0], supernode.ShortWaits)
     assert isinstance(seen[0][1], supernode.WarmSuperExec)

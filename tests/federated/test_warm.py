@@ -8,7 +8,7 @@ from importlib.metadata import version
 
 import flwr.supernode.start_client_internal as loop
 
-from ichfed.federated import supernode, warm
+from ichfed.federated import pulls, supernode, warm
 
 
 def test_flower_still_has_what_the_warm_site_calls():
@@ -63,8 +63,10 @@ def test_the_warm_superexec_is_flowers_with_the_in_process_executor(monkeypatch)
     superexec = importlib.import_module("flwr.supercore.superexec.run_superexec")
     cli = importlib.import_module("flwr.supercore.cli.flower_superexec")
     monkeypatch.setattr(superexec, "get_executor", superexec.get_executor)  # restored after
-    made = []
+    made, shortened = [], []
     monkeypatch.setattr(cli, "flower_superexec", lambda: made.append(superexec.get_executor(
         "subprocess")))
+    monkeypatch.setattr(pulls, "shorten", lambda: shortened.append(True))
     warm.main()
     assert isinstance(made[0], warm.InProcessExecutor)
+    assert shortened == [True]  # its pulls from the SuperNode retry after milliseconds

@@ -16,7 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
+from flwr.app import ConfigRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 
 from ichfed.data.prepare import site_spacings
@@ -29,7 +29,7 @@ from ichfed.federated.local import (
     open_local_site,
     template_optimizer,
 )
-from ichfed.federated.payload import optimizer_record, optimizer_state
+from ichfed.federated.payload import optimizer_record, optimizer_state, pack, unpack
 from ichfed.federated.plan import Plan, plan_from
 from ichfed.io import open_site
 from ichfed.model.config import ModelSpec
@@ -80,11 +80,11 @@ def make_client_app(fallback: dict | None = None) -> ClientApp:
         adam = (None if carried is None else
                 optimizer_state(carried, template_optimizer(plan.model, plan.train)))
         update = local_update(site, spec, plan.train, device,
-                              msg.content["arrays"].to_torch_state_dict(),
+                              unpack(msg.content["arrays"]),
                               epoch=int(config["server-round"]), optimizer=adam,
                               proximal_mu=float(config.get("proximal-mu", 0.0)))
         content = RecordDict({
-            "arrays": ArrayRecord(update.weights),
+            "arrays": pack(update.weights),
             "metrics": MetricRecord({"train-loss": update.train_loss,
                                      "num-examples": update.examples,
                                      "train-seconds": update.seconds})})
@@ -99,7 +99,7 @@ def make_client_app(fallback: dict | None = None) -> ClientApp:
         plan = plan_from(context.run_config, fallback or {})
         config = msg.content["config"]
         site, device = _site(context, plan, config)
-        spec, weights = _spec(plan, config), msg.content["arrays"].to_torch_state_dict()
+        spec, weights = _spec(plan, config), unpack(msg.content["arrays"])
         start = time.time()
         if config.get("calibrate"):  # whole labelled scans, one mean Dice per rule
             metrics = {**local_calibration(site, spec, device, weights),

@@ -19,8 +19,9 @@ from flwr.serverapp import Grid, ServerApp
 from flwr.supercore.inflatable.inflatable_utils import ObjectPushError
 
 from ichfed.errors import IchfedError
-from ichfed.federated.payload import payload_bytes, problem_with
+from ichfed.federated.payload import pack, payload_bytes, problem_with, unpack
 from ichfed.federated.plan import Plan, plan_from
+from ichfed.federated.pulls import shorten
 from ichfed.federated.strategies import build_strategy
 from ichfed.model.bundle import load_weights, save_config, save_weights
 from ichfed.model.checkpoint import CHECKPOINT, load_checkpoint, save_checkpoint
@@ -33,6 +34,7 @@ from ichfed.train.trainer import kept_weights, training_trainer
 LOG = "federation.csv"
 RETRIES = 3  # a site that dropped out is asked again this many times
 RETRY_WAIT_S = 5.0
+REJOIN_S = 600.0  # how long a site that dropped out has to come back before it is asked again
 PULL_WAIT_S = (0.05, 0.25)  # the first and the longest wait between two pulls for replies
 
 
@@ -68,8 +70,9 @@ def _exchange(grid: Grid, build: Callable[[], list[Message]],
               screen: Callable[[list[Message]], list[Message]], plan: Plan,
               names: dict[int, str], all_needed: bool) -> tuple[list[Message], list[Message]]:
     """Send the messages `build` makes and screen the replies. When a site's reply is missing
-    (it dropped out), wait for it to come back and ask it again, up to RETRIES times; the
-    round's other replies are kept. Returns the messages sent and the usable replies."""
+    (it dropped out), wait until it is connected again (at most REJOIN_S) and ask it again, up
+    to RETRIES times; the round's other replies are kept. Returns the messages sent and the
+    usable replies."""
     sent = build()
     good = screen(_send(grid, sent, plan.round_timeout))
     for _ in range(RETRIES):
@@ -80,9 +83,19 @@ def _exchange(grid: Grid, build: Callable[[], list[Message]],
         log(WARNING, "ichfed: waiting for %s to answer again",
             ", ".join(names.get(m.metadata.dst_node_id, "?") for m in missing))
         time.sleep(RETRY_WAIT_S)
+        _wait_until_connected(grid, {m.metadata.dst_node_id for m in missing}, REJOIN_S)
         again = [m for m in build() if m.metadata.dst_node_id not in answered]
         good += screen(_send(grid, again, plan.round_timeout))
     return sent, good
+
+
+def _wait_until_connected(grid: Grid, nodes: set[int], seconds: float) -> None:
+    """Until every one of `nodes` is connected (a restarted site takes its registered node id
+    again once it has started, which on a busy machine can take longer than the retry wait)
+    or `seconds` pass."""
+    deadline = time.monotonic() + seconds
+    while not nodes <= set(grid.get_node_ids()) and time.monotonic() < deadline:
+        time.sleep(RETRY_WAIT_S / 5)
 
 
 def send_and_receive(grid: Grid, messages: list[Message], timeout: float) -> list[Message]:
@@ -142,8 +155,8 @@ def _screen(replies: list[Message], model: ArrayRecord | None,
 
 def _save_checkpoint(out: Path, arrays: ArrayRecord, strategy, state: dict) -> None:
     optimizer = getattr(strategy, "optimizer", None)
-    save_checkpoint(out, {"weights": arrays.to_torch_state_dict(), "state": state,
-                          "optimizer": optimizer.to_torch_state_dict() if optimizer else None})
+    save_checkpoint(out, {"weights": unpack(arrays), "state": state,
+                          "optimizer": unpack(optimizer) if optimizer else None})
 
 
 def _calibrate(grid: Grid, plan: Plan, strategy, names: dict[int, str], settings: dict,
@@ -151,7 +164,7 @@ def _calibrate(grid: Grid, plan: Plan, strategy, names: dict[int, str], settings
     """Every site scores the best model's lesion rules on its own labelled scans; the means
     are pooled by number of scans (as `ichfed train` does on pooled scans). Returns the pooled
     means and the number of scans."""
-    best = ArrayRecord(load_weights(Path(plan.out)))
+    best = pack(load_weights(Path(plan.out)))
     config = ConfigRecord({**settings, "calibrate": 1})
     asks, answers = _exchange(
         grid, lambda: list(strategy.configure_evaluate(rnd, best, config, grid)),
@@ -175,14 +188,14 @@ def run_federation(grid: Grid, plan: Plan, on_round: Callable[[dict], None] | No
                 "slice-mm": plan.model.working_slice_mm or 0.0}
     order = sorted(names, key=names.get)
     strategy = build_strategy(plan, order)
-    arrays = ArrayRecord(initial_weights(plan))
+    arrays = pack(initial_weights(plan))
     state = {"round": 0, "best": float("inf"), "best_step": 0, "wait": 0, "history": [],
              "seconds": 0.0}
     if plan.resume:
         saved = load_checkpoint(out)
-        arrays, state = ArrayRecord(saved["weights"]), saved["state"]
+        arrays, state = pack(saved["weights"]), saved["state"]
         if saved["optimizer"] is not None:
-            strategy.optimizer = ArrayRecord(saved["optimizer"])
+            strategy.optimizer = pack(saved["optimizer"])
     tspec = plan.train
     stopped = "max rounds"
     start = time.time() - state["seconds"]
@@ -199,7 +212,8 @@ def run_federation(grid: Grid, plan: Plan, on_round: Callable[[dict], None] | No
                               f"last completed round's model is in {out / CHECKPOINT}")
         new, train_metrics = strategy.aggregate_train(rnd, replies)
         arrays = new if new is not None else arrays
-        kept = ArrayRecord(kept_weights(arrays.to_torch_state_dict()))
+        kept_state = kept_weights(unpack(arrays))
+        kept = pack(kept_state)
         asks, answers = _exchange(
             grid, lambda r=rnd, a=kept: list(strategy.configure_evaluate(
                 r, a, ConfigRecord(settings), grid)),
@@ -224,7 +238,7 @@ def run_federation(grid: Grid, plan: Plan, on_round: Callable[[dict], None] | No
         state["history"].append(row)
         state["round"] = rnd
         if record(state, val_loss, rnd, tspec):
-            save_weights(kept.to_torch_state_dict(), out)
+            save_weights(kept_state, out)
         state["seconds"] = time.time() - start
         _save_checkpoint(out, arrays, strategy, state)
         write_csv(state["history"], out / LOG)
@@ -258,6 +272,7 @@ def make_server_app(fallback: dict | None = None,
 
     @app.main()
     def main(grid: Grid, context: Context) -> None:
+        shorten()  # the replies' weights are pulled without Flower's 1-10 s retries
         plan = plan_from(context.run_config, fallback or {})
         try:
             run_federation(wrap_grid(grid) if wrap_grid else grid, plan, on_round)

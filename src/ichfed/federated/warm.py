@@ -120,6 +120,9 @@ def main() -> None:
     import flwr.supercore.superexec.run_superexec as superexec
     from flwr.supercore.cli.flower_superexec import flower_superexec
 
+    from ichfed.federated.pulls import shorten
+
+    shorten()
     superexec.get_executor = lambda *args, **kwargs: InProcessExecutor()
     sys.argv[0] = "flower-superexec"
     flower_superexec()
