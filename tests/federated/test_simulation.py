@@ -100,6 +100,7 @@ class Recorder:
 
     def __init__(self, grid, corrupt_site_weights: bool = False):
         self.grid, self.corrupt, self.seen = grid, corrupt_site_weights, []
+        self.exchanges: list[list[str]] = []  # the message types of each push
 
     def __getattr__(self, name):
         return getattr(self.grid, name)
@@ -107,6 +108,7 @@ class Recorder:
     def push_messages(self, messages):
         messages = list(messages)
         self.seen += [m.content for m in messages]
+        self.exchanges.append(sorted(m.metadata.message_type for m in messages))
         return self.grid.push_messages(messages)
 
     def pull_messages(self, message_ids):
@@ -136,18 +138,19 @@ def cwt_runs(tmp_path_factory, sites):
                                   out=str(root / f"m{n}"), sites=tuple(map(str, order)),
                                   num_sites=2, device="cpu", carry_optimizer=True),
                              wrap_grid=wrap)["summary"])
-    return recorder[0].seen, runs, initial_weights(Plan(model=spec, train=tspec))
+    return recorder[0], runs, initial_weights(Plan(model=spec, train=tspec))
 
 
 def test_only_weights_and_aggregates_cross_the_network(cwt_runs):
     seen, _, initial = cwt_runs
+    seen = seen.seen
     weight_keys, network_keys = set(initial), set(kept_weights(initial))
     assert network_keys < weight_keys  # training messages carry the moving average too
     config_keys = {"server-round", "proximal-mu", "name", "inplane-mm", "slice-mm",
-                   "calibrate"}
+                   "calibrate", "validate"}
     rules = {rule_key(rule) for rule in RULES}  # mean Dice per lesion rule
-    metric_keys = {"train-loss", "num-examples", "train-seconds", "val-loss", "val-seconds",
-                   *rules}
+    metric_keys = {"train-loss", "num-examples", "train-seconds", "val-loss", "val-examples",
+                   "val-seconds", *rules}
     assert any(rules <= set(record.keys()) for content in seen
                for record in content.metric_records.values())
     assert len(seen) > 6
@@ -168,6 +171,38 @@ def test_only_weights_and_aggregates_cross_the_network(cwt_runs):
         for record in content.metric_records.values():
             assert set(record.keys()) <= metric_keys
             assert all(isinstance(v, int | float) for v in record.values())
+
+
+def test_one_exchange_a_round(cwt_runs):
+    """The sites validate the model the last round left before they train (the sites cwt
+    does not pick only validate): after the sites' names, one exchange a round, one that
+    validates the last round, and the final calibration."""
+    recorder, runs, _ = cwt_runs
+    assert runs[0]["rounds"] == 3 and "dice_by_rule" in runs[0]
+    assert recorder.exchanges == [["query", "query"], ["train"], ["evaluate", "train"],
+                                  ["evaluate", "train"], ["evaluate", "evaluate"],
+                                  ["evaluate", "evaluate"]]
+    history = runs[0]["history"]
+    assert [row["round"] for row in history] == [1, 2, 3]
+    assert all(row["val_loss"] > 0 and row["other_seconds"] >= 0 for row in history)
+    assert history[0]["val_seconds"] == 0  # the first round has no model before it to check
+
+
+def test_early_stopping_reads_a_round_late_and_drops_the_round_after(tmp_path, sites):
+    """No round after the first improves by the (huge) margin: round 2 uses up the patience
+    of 1, and round 3, trained in the exchange that validated round 2, is dropped."""
+    spec, tspec = preset("demo", max_epochs=3, max_minutes=0, patience=1, min_delta=1e9,
+                         calibrate=False, select_by="patch-loss", **TINY)
+    recorder = []
+    summary = simulate(Plan(strategy="cwt", model=spec, train=tspec, out=str(tmp_path / "m"),
+                            sites=tuple(map(str, sites)), num_sites=2, device="cpu"),
+                       wrap_grid=lambda g: recorder.append(Recorder(g)) or recorder[0]
+                       )["summary"]
+    assert (summary["rounds"], summary["best_round"], summary["stopped"]) == (
+        2, 1, "early stopping")
+    assert [row["round"] for row in summary["history"]] == [1, 2]
+    assert recorder[0].exchanges[1:] == [["train"], ["evaluate", "train"],
+                                         ["evaluate", "train"]]
 
 
 def test_cwt_order_is_by_site_name(cwt_runs):

@@ -33,6 +33,7 @@ from ichfed.federated.payload import optimizer_record, optimizer_state, pack, un
 from ichfed.federated.plan import Plan, plan_from
 from ichfed.io import open_site
 from ichfed.model.config import ModelSpec
+from ichfed.train.trainer import kept_weights
 
 OWN_OPTIMIZER = "own-optimizer"  # this site's Adam state, in Context.state between rounds
 
@@ -72,22 +73,25 @@ def make_client_app(fallback: dict | None = None) -> ClientApp:
 
     @app.train()
     def train(msg: Message, context: Context) -> Message:
+        """Validate the model the last round left (when asked: one exchange a round), then
+        train on it."""
         plan = plan_from(context.run_config, fallback or {})
         config = msg.content["config"]
         site, device = _site(context, plan, config)
-        spec = _spec(plan, config)
+        spec, weights = _spec(plan, config), unpack(msg.content["arrays"])
+        validation = (_validate(site, spec, plan, device, kept_weights(weights))
+                      if config.get("validate") else {})
         carried = msg.content.get("optimizer", context.state.get(OWN_OPTIMIZER))
         adam = (None if carried is None else
                 optimizer_state(carried, template_optimizer(plan.model, plan.train)))
-        update = local_update(site, spec, plan.train, device,
-                              unpack(msg.content["arrays"]),
+        update = local_update(site, spec, plan.train, device, weights,
                               epoch=int(config["server-round"]), optimizer=adam,
                               proximal_mu=float(config.get("proximal-mu", 0.0)))
         content = RecordDict({
             "arrays": pack(update.weights),
             "metrics": MetricRecord({"train-loss": update.train_loss,
                                      "num-examples": update.examples,
-                                     "train-seconds": update.seconds})})
+                                     "train-seconds": update.seconds, **validation})})
         if plan.carry_optimizer:
             content["optimizer"] = optimizer_record(update.optimizer)
         else:
@@ -100,17 +104,23 @@ def make_client_app(fallback: dict | None = None) -> ClientApp:
         config = msg.content["config"]
         site, device = _site(context, plan, config)
         spec, weights = _spec(plan, config), unpack(msg.content["arrays"])
-        start = time.time()
         if config.get("calibrate"):  # whole labelled scans, one mean Dice per rule
+            start = time.time()
             metrics = {**local_calibration(site, spec, device, weights),
-                       "num-examples": len(site.scans)}
+                       "num-examples": len(site.scans), "val-seconds": time.time() - start}
         else:
-            loss, examples = local_validation(site, spec, plan.train, device, weights)
-            metrics = {"val-loss": loss, "num-examples": examples}
-        return Message(RecordDict({"metrics": MetricRecord(
-            {**metrics, "val-seconds": time.time() - start})}), reply_to=msg)
+            metrics = _validate(site, spec, plan, device, weights)
+        return Message(RecordDict({"metrics": MetricRecord(metrics)}), reply_to=msg)
 
     return app
+
+
+def _validate(site: LocalSite, spec: ModelSpec, plan: Plan, device, weights: dict) -> dict:
+    """The validation loss of `weights` on this site's validation patches, with their number
+    (the coordinator pools the sites' losses by it) and the seconds it took."""
+    start = time.time()
+    loss, examples = local_validation(site, spec, plan.train, device, weights)
+    return {"val-loss": loss, "val-examples": examples, "val-seconds": time.time() - start}
 
 
 app = make_client_app()

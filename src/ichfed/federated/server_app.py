@@ -131,26 +131,34 @@ def _send(grid: Grid, messages: list[Message], timeout: float) -> list[Message]:
 
 def _screen(replies: list[Message], model: ArrayRecord | None,
             names: dict[int, str]) -> list[Message]:
-    """Drop failed replies and replies whose weights are malformed or not finite (logged)."""
+    """Drop failed replies. A training reply whose weights are missing, malformed or not
+    finite loses its update (logged) and keeps its validation, which was of the model the
+    site received."""
     good = []
     for reply in replies:
         site = names.get(reply.metadata.src_node_id, "unknown site")
         if reply.has_error():
             log(WARNING, "ichfed: %s failed this round: %s", site, reply.error.reason)
             continue
-        if model is None:
-            good.append(reply)
+        good.append(reply)
+        if model is None or reply.metadata.message_type != MessageType.TRAIN:
             continue
-        problems = [problem_with(reply.content["arrays"], model)]
+        problems = [problem_with(reply.content["arrays"], model) if "arrays" in reply.content
+                    else "it holds no weights"]
         if "optimizer" in reply.content:
             problems.append(problem_with(reply.content["optimizer"],
                                          reply.content["optimizer"]))
-        problem = next((p for p in problems if p), None)
-        if problem:
+        if problem := next((p for p in problems if p), None):
             log(WARNING, "ichfed: rejected %s's update: %s", site, problem)
-            continue
-        good.append(reply)
+            for key in ("arrays", "optimizer"):
+                reply.content.pop(key, None)
     return good
+
+
+def _updates(replies: list[Message]) -> list[Message]:
+    """The training replies whose update passed `_screen`."""
+    return [r for r in replies
+            if r.metadata.message_type == MessageType.TRAIN and "arrays" in r.content]
 
 
 def _save_checkpoint(out: Path, arrays: ArrayRecord, strategy, state: dict) -> None:
@@ -177,9 +185,60 @@ def _calibrate(grid: Grid, plan: Plan, strategy, names: dict[int, str], settings
     return {rule: float(pooled[rule_key(rule)]) for rule in RULES}, scans
 
 
+def _round_messages(strategy, rnd: int, arrays: ArrayRecord, kept: ArrayRecord | None,
+                    settings: dict, grid: Grid, train: bool) -> list[Message]:
+    """One exchange: the strategy's training messages (their sites validate `kept`, the model
+    the last round left, before they train) and, to every other site, a validation message
+    for `kept`. Without `kept` (the first round) nothing is validated; without `train` (after
+    the last round) every site only validates."""
+    messages = list(strategy.configure_train(
+        rnd, arrays, ConfigRecord({**settings, "validate": int(kept is not None)}), grid)
+        ) if train else []
+    if kept is not None:
+        training = {m.metadata.dst_node_id for m in messages}
+        messages += [m for m in strategy.configure_evaluate(rnd, kept, ConfigRecord(settings),
+                                                            grid)
+                     if m.metadata.dst_node_id not in training]
+    return messages
+
+
+def _row(rnd: int, names: dict[int, str], trained: list[Message], replies: list[Message],
+         sent: list[Message], train_metrics, seconds: float) -> dict:
+    """Round `rnd`'s line in federation.csv, its validation loss to come. Its times are its
+    exchange's: the sites' training, their validation of the model the round started from,
+    and the rest (the exchange less the busiest site's validation and training)."""
+    metrics = [r.content["metrics"] for r in replies]
+    busy = max(float(m.get("train-seconds", 0.0)) + float(m.get("val-seconds", 0.0))
+               for m in metrics)
+    return {"round": rnd,
+            "sites": " ".join(sorted(names[r.metadata.src_node_id] for r in trained)),
+            "train_loss": round(float(train_metrics["train-loss"]), 5), "val_loss": None,
+            "seconds": round(seconds, 2),
+            "train_seconds": round(max(float(r.content["metrics"]["train-seconds"])
+                                       for r in trained), 2),
+            "val_seconds": round(max(float(m.get("val-seconds", 0.0)) for m in metrics), 2),
+            "other_seconds": round(seconds - busy, 2),
+            "bytes_sent": sum(payload_bytes(m.content) for m in sent),
+            "bytes_received": sum(payload_bytes(r.content) for r in replies)}
+
+
+def _pooled_validation(replies: list[Message]) -> float:
+    """The sites' validation losses pooled by their numbers of validation patches."""
+    metrics = [r.content["metrics"] for r in replies]
+    patches = sum(float(m["val-examples"]) for m in metrics)
+    return sum(float(m["val-loss"]) * float(m["val-examples"]) for m in metrics) / patches
+
+
 def run_federation(grid: Grid, plan: Plan, on_round: Callable[[dict], None] | None = None
                    ) -> dict:
-    """Rounds until early stopping on the sites' pooled validation loss; returns the summary."""
+    """Rounds until early stopping on the sites' pooled validation loss; returns the summary.
+
+    One exchange a round: the sites validate the model the last round left before they train
+    (or only validate, where cwt does not pick them), so a round's validation loss arrives with
+    the next round's replies, and its row in federation.csv is written then. Early stopping
+    reads it there; a round trained after the one that used up the patience is dropped, so
+    the rounds and the model kept are those of validating after every round. After the last
+    round one exchange validates it."""
     out = Path(plan.out)
     out.mkdir(parents=True, exist_ok=True)
     names, pixels = discover_sites(grid, plan)
@@ -190,64 +249,54 @@ def run_federation(grid: Grid, plan: Plan, on_round: Callable[[dict], None] | No
     strategy = build_strategy(plan, order)
     arrays = pack(initial_weights(plan))
     state = {"round": 0, "best": float("inf"), "best_step": 0, "wait": 0, "history": [],
-             "seconds": 0.0}
+             "seconds": 0.0, "pending": None}
     if plan.resume:
         saved = load_checkpoint(out)
-        arrays, state = pack(saved["weights"]), saved["state"]
+        arrays, state = pack(saved["weights"]), {"pending": None, **saved["state"]}
         if saved["optimizer"] is not None:
             strategy.optimizer = pack(saved["optimizer"])
     tspec = plan.train
-    stopped = "max rounds"
     start = time.time() - state["seconds"]
-    while state["round"] < tspec.max_epochs:
-        rnd = state["round"] + 1
-        t0 = time.time()
+    while True:
+        pending = state["pending"]  # the last round trained, its validation still to come
+        stopped = stop_reason(state, tspec) or (
+            "max rounds" if state["round"] >= tspec.max_epochs else None)
+        if stopped and pending is None:
+            break
+        rnd, t0 = state["round"] + 1, time.time()
+        kept_state = kept_weights(unpack(arrays)) if pending else None
+        kept = pack(kept_state) if kept_state is not None else None
         sent, replies = _exchange(
-            grid, lambda r=rnd, a=arrays: list(strategy.configure_train(
-                r, a, ConfigRecord(settings), grid)),
-            lambda got, a=arrays: _screen(got, a, names), plan, names, all_needed=False)
-        if not replies:
-            raise IchfedError(f"round {rnd}: no usable update from "
-                              f"{', '.join(names[m.metadata.dst_node_id] for m in sent)}; the "
+            grid, lambda r=rnd, a=arrays, k=kept, t=not stopped: _round_messages(
+                strategy, r, a, k, settings, grid, t),
+            lambda got, a=arrays: _screen(got, a, names), plan, names, all_needed=True)
+        trained = _updates(replies)
+        unanswered = sorted(names[m.metadata.dst_node_id] for m in sent if m.metadata.dst_node_id
+                            not in {r.metadata.src_node_id for r in replies})
+        if (pending and unanswered) or (not stopped and not trained):
+            what, whom = ("validation", unanswered) if pending and unanswered else (
+                "update", sorted(names[m.metadata.dst_node_id] for m in sent
+                                 if m.metadata.message_type == MessageType.TRAIN))
+            raise IchfedError(f"round {rnd}: no usable {what} from {', '.join(whom)}; the "
                               f"last completed round's model is in {out / CHECKPOINT}")
-        new, train_metrics = strategy.aggregate_train(rnd, replies)
-        arrays = new if new is not None else arrays
-        kept_state = kept_weights(unpack(arrays))
-        kept = pack(kept_state)
-        asks, answers = _exchange(
-            grid, lambda r=rnd, a=kept: list(strategy.configure_evaluate(
-                r, a, ConfigRecord(settings), grid)),
-            lambda got: _screen(got, None, names), plan, names, all_needed=True)
-        if len(answers) < len(asks):
-            raise IchfedError(f"round {rnd}: {len(asks) - len(answers)} site(s) did not "
-                              f"validate the model; the last completed round's model is in "
-                              f"{out / CHECKPOINT}")
-        val_loss = float(strategy.aggregate_evaluate(rnd, answers)["val-loss"])
-        row = {"round": rnd,
-               "sites": " ".join(sorted(names[r.metadata.src_node_id] for r in replies)),
-               "train_loss": round(float(train_metrics["train-loss"]), 5),
-               "val_loss": round(val_loss, 5), "seconds": round(time.time() - t0, 2),
-               "train_seconds": round(max(float(r.content["metrics"]["train-seconds"])
-                                          for r in replies), 2),
-               "val_seconds": round(max(float(r.content["metrics"]["val-seconds"])
-                                        for r in answers), 2),
-               "other_seconds": 0.0,  # the round less its training and validation, below
-               "bytes_sent": sum(payload_bytes(m.content) for m in sent + asks),
-               "bytes_received": sum(payload_bytes(r.content) for r in replies + answers)}
-        row["other_seconds"] = round(row["seconds"] - row["train_seconds"] - row["val_seconds"], 2)
-        state["history"].append(row)
-        state["round"] = rnd
-        if record(state, val_loss, rnd, tspec):
-            save_weights(kept_state, out)
+        if pending:
+            pending["val_loss"] = round(_pooled_validation(replies), 5)
+            if record(state, pending["val_loss"], pending["round"], tspec):
+                save_weights(kept_state, out)
+            state["history"].append(pending)
+            state["pending"] = None
+            write_csv(state["history"], out / LOG)
+            log(INFO, "ichfed: round %s", pending)
+            if on_round:  # with the run's seconds so far, a resumed run's earlier ones included
+                on_round({**pending, "elapsed": time.time() - start})
+        if not stopped and not (pending and state["wait"] >= tspec.patience):
+            new, train_metrics = strategy.aggregate_train(rnd, trained)
+            arrays = new if new is not None else arrays
+            state["pending"] = _row(rnd, names, trained, replies, sent, train_metrics,
+                                    time.time() - t0)
+            state["round"] = rnd
         state["seconds"] = time.time() - start
         _save_checkpoint(out, arrays, strategy, state)
-        write_csv(state["history"], out / LOG)
-        log(INFO, "ichfed: round %s", row)
-        if on_round:  # with the run's seconds so far, a resumed run's earlier ones included
-            on_round({**row, "elapsed": state["seconds"]})
-        if reason := stop_reason(state, tspec):
-            stopped = reason
-            break
     model, calibration = plan.model, {}
     if tspec.calibrate:
         model, calibration = choose(model, *_calibrate(grid, plan, strategy, names, settings,
