@@ -148,6 +148,39 @@ def test_tls_cwt_run_waits_for_a_restarted_site(federation):
     assert all(row["bytes_sent"] > 0 for row in summary["history"])
 
 
+def test_following_a_run_ends_with_how_to_resume_once_the_coordinator_is_gone(monkeypatch):
+    """`flwr ls` exits 0 when it cannot connect: the follower used to wait for the run's
+    end forever. A silent spell shorter than LOST_S is waited out."""
+    from ichfed.federated import deploy
+    from ichfed.federated.plan import Plan
+
+    answers = iter(["running", "gone", "gone", "running", "gone", "gone"])
+
+    def status(env, run_id):
+        answer = next(answers)
+        if answer == "gone":
+            raise deploy.IchfedError("reading the run's status failed: Connection to the "
+                                     "SuperLink is unavailable.")
+        return answer
+
+    now = [0.0]
+    monkeypatch.setattr(deploy, "run_status", status)
+    monkeypatch.setattr(deploy.time, "time", lambda: now[0])
+    silent: list[float] = []
+
+    def look(at: float) -> str:
+        now[0] = at
+        return deploy._status_or_lost({}, 7, "host:1", Plan(out="/srv/model"), silent)
+
+    # silent from 10 s to 40 s: waited out
+    assert [look(t) for t in (0, 10, 40, 50)] == ["running", "unknown", "unknown", "running"]
+    assert look(100) == "unknown"
+    with pytest.raises(deploy.IchfedError) as lost:
+        look(100 + deploy.LOST_S)  # silent for LOST_S
+    assert "lost the coordinator at host:1 while following run 7" in str(lost.value)
+    assert "--resume" in str(lost.value) and "/srv/model/checkpoint" in str(lost.value)
+
+
 def test_a_refused_submission_says_why_without_flowers_preamble():
     from ichfed.federated.deploy import _message
 

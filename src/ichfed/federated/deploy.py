@@ -22,6 +22,7 @@ from ichfed.errors import IchfedError
 from ichfed.federated import QUIET
 from ichfed.federated.keys import CA, SERVER_CERT, SERVER_KEY
 from ichfed.federated.plan import Plan
+from ichfed.model.checkpoint import CHECKPOINT
 
 CONNECTION = "coordinator"  # the name of the connection in FLWR_HOME/config.toml
 
@@ -86,8 +87,12 @@ def _connect(folder: Path, address: str) -> dict[str, str]:
 
 
 def _flwr(args: list[str], env: dict, what: str, timeout: float = 120) -> str:
-    proc = subprocess.run([_tool("flwr"), *args], env=env, capture_output=True, text=True,
-                          timeout=timeout)
+    try:  # Flower's CLI retries an unreachable coordinator for minutes
+        proc = subprocess.run([_tool("flwr"), *args], env=env, capture_output=True, text=True,
+                              timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise IchfedError(f"{what} failed: the coordinator did not answer in {timeout:.0f} s"
+                          ) from None
     if proc.returncode:
         raise IchfedError(f"{what} failed: {_message(proc.stdout + proc.stderr)}")
     return proc.stdout
@@ -132,11 +137,37 @@ def _run_config(plan: Plan, path: Path) -> Path:
     return path
 
 
-def run_status(env: dict, run_id: int) -> str:
+def run_status(env: dict, run_id: int, timeout: float = 30) -> str:
     listing = json.loads(_flwr(["ls", CONNECTION, "--run-id", str(run_id), "--format", "json"],
-                               env, "reading the run's status"))
+                               env, "reading the run's status", timeout))
+    if not listing.get("success", True):  # `flwr ls` exits 0 when it could not connect
+        raise IchfedError(f"reading the run's status failed: "
+                          f"{_message(str(listing.get('error-message', listing)))}")
     runs = listing.get("runs", [])
     return str(runs[0].get("status", "unknown")) if runs else "unknown"
+
+
+LOST_S = 60.0  # a coordinator silent this long while a run is followed counts as gone
+
+
+def _status_or_lost(env: dict, run_id: int, coordinator: str, plan: Plan,
+                    unanswered_since: list[float]) -> str:
+    """The run's status; "unknown" while the coordinator has not answered for less than
+    LOST_S, then a one-line error that says how to go on (its machine restarted, the network
+    went down)."""
+    try:
+        status = run_status(env, run_id)
+    except IchfedError as exc:
+        unanswered_since[:] = unanswered_since or [time.time()]
+        if time.time() - unanswered_since[0] < LOST_S:
+            return "unknown"
+        raise IchfedError(f"lost the coordinator at {coordinator} while following run {run_id} "
+                          f"({exc}); if it stopped, start it again and submit the same command "
+                          f"with --resume: it goes on from the last completed round saved in "
+                          f"{Path(plan.out) / CHECKPOINT} on the coordinator's machine"
+                          ) from None
+    unanswered_since.clear()
+    return status
 
 
 def submit(plan: Plan, coordinator: str, certs: Path | None, poll_s: float = 2.0,
@@ -158,7 +189,9 @@ def submit(plan: Plan, coordinator: str, certs: Path | None, poll_s: float = 2.0
     run_id = int(reply["run-id"])
     print(f"run {run_id} submitted to {coordinator}; following it", file=sys.stderr)
     deadline = time.time() + plan.round_timeout * max(1, plan.train.max_epochs)
-    while not (status := run_status(env, run_id)).startswith("finished"):
+    unanswered_since: list[float] = []
+    while not (status := _status_or_lost(env, run_id, coordinator, plan,
+                                         unanswered_since)).startswith("finished"):
         if on_poll:
             on_poll()
         if time.time() > deadline:
