@@ -76,3 +76,10 @@ def test_flowers_callers_leave_the_retry_to_the_defaults():
         assert f"{name}(" in source, f"{module.__name__} no longer calls {name}"
         assert "initial_backoff" not in source and "backoff_cap" not in source, module.__name__
         assert getattr(module, name) is getattr(inflatable_utils, name), module.__name__
+
+
+def test_a_process_can_give_up_on_a_pull_sooner(flowers_defaults):
+    pulls.shorten(max_time=600.0)
+    for function in FUNCTIONS:
+        assert function.__kwdefaults__["max_time"] == 600.0
+        assert function.__kwdefaults__["initial_backoff"] == pulls.INITIAL_BACKOFF_S

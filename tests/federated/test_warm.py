@@ -66,7 +66,8 @@ def test_the_warm_superexec_is_flowers_with_the_in_process_executor(monkeypatch)
     made, shortened = [], []
     monkeypatch.setattr(cli, "flower_superexec", lambda: made.append(superexec.get_executor(
         "subprocess")))
-    monkeypatch.setattr(pulls, "shorten", lambda: shortened.append(True))
+    monkeypatch.setattr(pulls, "shorten", lambda **limits: shortened.append(limits))
     warm.main()
     assert isinstance(made[0], warm.InProcessExecutor)
-    assert shortened == [True]  # its pulls from the SuperNode retry after milliseconds
+    # its pulls from the SuperNode retry after milliseconds, and give up on a lost message
+    assert shortened == [{"max_time": warm.TASK_PULL_MAX_S}]

@@ -22,11 +22,13 @@ SHORT = {"initial_backoff": INITIAL_BACKOFF_S, "backoff_cap": BACKOFF_CAP_S,
          "max_tries_per_object": None}  # Flower: 500 tries; PULL_MAX_TIME still bounds it
 
 
-def shorten() -> None:
-    """Shorten the retry of Flower's object pulls in this process (idempotent)."""
+def shorten(max_time: float | None = None) -> None:
+    """Shorten the retry of Flower's object pulls in this process (idempotent); with
+    `max_time`, also give up on a pull after that many seconds instead of Flower's 2 h."""
     from flwr.supercore.inflatable import inflatable_utils
 
+    limits = SHORT if max_time is None else {**SHORT, "max_time": max_time}
     # Both are called without these arguments by Flower's own code, so their defaults rule.
     for function in (inflatable_utils.pull_objects,
                      inflatable_utils.pull_and_inflate_object_from_tree):
-        function.__kwdefaults__.update(SHORT)
+        function.__kwdefaults__.update(limits)

@@ -33,6 +33,11 @@ from flwr.supercore.tls import validate_and_resolve_root_certificates
 from flwr.supernode.runtime.run_clientapp import pull_task_input, push_message, push_task_output
 
 _apps: dict[tuple[str, str, str], object] = {}  # (fab id, version, hash) -> loaded ClientApp
+# How long a task waits for its message's pieces to reach the site's SuperNode (Flower: 2 h).
+# The site serves one task at a time, and a message lost on its way (the coordinator went down
+# mid-transfer) left the site deaf to the resumed run; 10 minutes still brings the `paper`
+# preset's 62 MB at 100 KB/s.
+TASK_PULL_MAX_S = 600.0
 
 
 def _client_app(run, fab):
@@ -122,7 +127,7 @@ def main() -> None:
 
     from ichfed.federated.pulls import shorten
 
-    shorten()
+    shorten(max_time=TASK_PULL_MAX_S)
     superexec.get_executor = lambda *args, **kwargs: InProcessExecutor()
     sys.argv[0] = "flower-superexec"
     flower_superexec()
