@@ -73,3 +73,12 @@ def test_a_refused_push_is_asked_again(monkeypatch):
                                          all_needed=True)
     assert grid.calls == 2 and len(sent) == 2 and len(replies) == 2
     assert grid.looks == 3  # asked again once both sites were connected
+
+
+def test_a_sites_failure_reads_as_one_line_from_either_engine():
+    deployed = "<class 'ichfed.errors.IchfedError'>:<'training needs two scans'>"
+    simulated = ("Traceback (most recent call last):\n  File \"ray_actor.py\", line 65, in run\n"
+                 "flwr.clientapp.client_app.ClientAppException: \nException ClientAppException "
+                 "occurred. Message: training needs two scans'>")
+    assert server_app._why(deployed) == server_app._why(simulated) == "training needs two scans"
+    assert server_app._why("  the node is\nunavailable ") == "the node is unavailable"

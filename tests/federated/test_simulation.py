@@ -223,6 +223,17 @@ def test_bad_update_is_rejected_and_logged(tmp_path, sites, caplog):
     assert "NaN or Inf" in caplog.text
 
 
+def test_a_round_no_site_could_train_says_why(tmp_path):
+    lonely = make_site(tmp_path / "lonely", n=1)  # training needs a second scan to validate
+    spec, tspec = preset("demo", max_epochs=1, max_minutes=0, calibrate=False, **TINY)
+    with pytest.raises(IchfedError) as failed:
+        simulate(Plan(strategy="cwt", model=spec, train=tspec, out=str(tmp_path / "m"),
+                      sites=(str(lonely),), num_sites=1, device="cpu"))
+    message = str(failed.value)
+    assert "round 1: no usable update from" in message and "\n" not in message
+    assert ": training needs at least two labelled scans (one for validation))" in message
+
+
 def test_interrupted_federation_resumes_from_last_round(tmp_path, sites):
     spec, tspec = preset("demo", max_epochs=3, max_minutes=0, **TINY)
     plan = Plan(strategy="cwt", model=spec, train=tspec, out=str(tmp_path / "m"),

@@ -129,16 +129,26 @@ def _send(grid: Grid, messages: list[Message], timeout: float) -> list[Message]:
         return []
 
 
-def _screen(replies: list[Message], model: ArrayRecord | None,
-            names: dict[int, str]) -> list[Message]:
-    """Drop failed replies. A training reply whose weights are missing, malformed or not
-    finite loses its update (logged) and keeps its validation, which was of the model the
-    site received."""
+def _why(reason: str) -> str:
+    """A site's failure in one line: its ClientApp's own message where Flower wrapped it (in
+    a traceback in the simulation, as `<class ...>:<'message'>` from a deployed site)."""
+    text = reason.strip().removesuffix("'>")
+    text = text.rsplit("Message: ", 1)[-1] if "Message: " in text else text.rsplit(":<'", 1)[-1]
+    return " ".join(text.split())[-300:]
+
+
+def _screen(replies: list[Message], model: ArrayRecord | None, names: dict[int, str],
+            failures: dict[str, str] | None = None) -> list[Message]:
+    """Drop failed replies (their reasons into `failures`, by site). A training reply whose
+    weights are missing, malformed or not finite loses its update (logged) and keeps its
+    validation, which was of the model the site received."""
     good = []
     for reply in replies:
         site = names.get(reply.metadata.src_node_id, "unknown site")
         if reply.has_error():
             log(WARNING, "ichfed: %s failed this round: %s", site, reply.error.reason)
+            if failures is not None:
+                failures[site] = _why(reply.error.reason)
             continue
         good.append(reply)
         if model is None or reply.metadata.message_type != MessageType.TRAIN:
@@ -257,6 +267,7 @@ def run_federation(grid: Grid, plan: Plan, on_round: Callable[[dict], None] | No
             strategy.optimizer = pack(saved["optimizer"])
     tspec = plan.train
     start = time.time() - state["seconds"]
+    failures: dict[str, str] = {}  # the latest reason each site gave for failing
     while True:
         pending = state["pending"]  # the last round trained, its validation still to come
         stopped = stop_reason(state, tspec) or (
@@ -269,7 +280,8 @@ def run_federation(grid: Grid, plan: Plan, on_round: Callable[[dict], None] | No
         sent, replies = _exchange(
             grid, lambda r=rnd, a=arrays, k=kept, t=not stopped: _round_messages(
                 strategy, r, a, k, settings, grid, t),
-            lambda got, a=arrays: _screen(got, a, names), plan, names, all_needed=True)
+            lambda got, a=arrays: _screen(got, a, names, failures), plan, names,
+            all_needed=True)
         trained = _updates(replies)
         unanswered = sorted(names[m.metadata.dst_node_id] for m in sent if m.metadata.dst_node_id
                             not in {r.metadata.src_node_id for r in replies})
@@ -277,8 +289,10 @@ def run_federation(grid: Grid, plan: Plan, on_round: Callable[[dict], None] | No
             what, whom = ("validation", unanswered) if pending and unanswered else (
                 "update", sorted(names[m.metadata.dst_node_id] for m in sent
                                  if m.metadata.message_type == MessageType.TRAIN))
-            raise IchfedError(f"round {rnd}: no usable {what} from {', '.join(whom)}; the "
-                              f"last completed round's model is in {out / CHECKPOINT}")
+            because = "; ".join(f"{site}: {failures[site]}" for site in whom if site in failures)
+            raise IchfedError(f"round {rnd}: no usable {what} from {', '.join(whom)}"
+                              f"{f' ({because})' if because else ''}; the last completed "
+                              f"round's model is in {out / CHECKPOINT}")
         if pending:
             pending["val_loss"] = round(_pooled_validation(replies), 5)
             if record(state, pending["val_loss"], pending["round"], tspec):
