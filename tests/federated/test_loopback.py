@@ -3,6 +3,7 @@ process per site on 127.0.0.1, started and stopped by ichfed, and trains what lo
 (and so the simulation, tests/federated/test_simulation.py) trains."""
 
 import json
+import time
 
 import pytest
 import torch
@@ -10,6 +11,7 @@ from safetensors.torch import load_file
 from typer.testing import CliRunner
 
 from ichfed.cli import app
+from ichfed.federated.loopback import Processes, _group_alive
 from tests.helpers import make_site
 
 pytestmark = pytest.mark.xdist_group("deploy")  # mostly waiting: runs beside others
@@ -42,3 +44,16 @@ def test_an_unknown_engine_is_one_line(tmp_path):
     result = CliRunner().invoke(app, ["federate", str(site), "--engine", "ray", "--out",
                                       str(tmp_path / "f"), *SETTINGS])
     assert result.exit_code != 0 and "unknown engine 'ray'" in result.output
+
+
+def test_a_stopped_group_leaves_nothing_behind(tmp_path, monkeypatch):
+    """The leader ends on SIGTERM; a member that ignores it (as Flower's ServerApp did) is
+    killed once the grace period is over."""
+    monkeypatch.setattr(Processes, "GRACE_S", 1.0)
+    procs = Processes(tmp_path)
+    leader = procs.start("group", ["sh", "-c", "(trap '' TERM; sleep 300) & sleep 300"])
+    time.sleep(0.5)  # the member is running
+    procs.stop("group")
+    assert leader.returncode is not None
+    time.sleep(0.5)  # SIGKILL is delivered
+    assert not _group_alive(leader.pid)

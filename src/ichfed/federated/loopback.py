@@ -38,9 +38,32 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def _group_alive(group: int) -> bool:
+    """Whether a process of `group` still runs. Zombies do not count: a member whose parent
+    died waits for init to reap it, and some container inits never do."""
+    proc = Path("/proc")
+    if not proc.is_dir():  # no procfs: any member, zombie or not
+        try:
+            os.killpg(group, 0)
+        except ProcessLookupError:
+            return False
+        return True
+    for entry in proc.iterdir():
+        try:
+            stat = (entry / "stat").read_text() if entry.name.isdigit() else ""
+        except OSError:  # it ended while it was read
+            continue
+        fields = stat[stat.rfind(")") + 2:].split()
+        if fields and int(fields[2]) == group and fields[0] != "Z":
+            return True
+    return False
+
+
 class Processes:
     """Processes started in their own process groups, logging to LOGS/<name>.log; each group is
     stopped by its leader's PID (never by name), also when a run fails."""
+
+    GRACE_S = 20.0  # seconds a stopped group has to end before it is killed
 
     def __init__(self, logs: Path, cwd: Path | None = None) -> None:
         self.logs, self.cwd, self.running = logs, cwd, {}
@@ -57,14 +80,17 @@ class Processes:
         return (self.logs / f"{name}.log").read_text(errors="replace")
 
     def stop(self, name: str) -> None:
+        """SIGTERM to the group, then SIGKILL to whatever of it is left after GRACE_S: Flower's
+        ServerApp process (in the coordinator's group) can outlive a SIGTERM for good."""
         proc = self.running.pop(name)
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        deadline = time.time() + self.GRACE_S
+        while (proc.poll() is None or _group_alive(proc.pid)) and time.time() < deadline:
+            time.sleep(0.2)  # poll() reaps the leader, so a finished group reads as gone
+        if _group_alive(proc.pid):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
 
     def stop_all(self) -> None:
         for name in list(self.running):
