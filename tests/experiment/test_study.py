@@ -12,6 +12,7 @@ import torch
 from typer.testing import CliRunner
 
 from ichfed.cli import app
+from ichfed.errors import IchfedError
 from ichfed.experiment import study as study_module
 from ichfed.infer.predict import segment_prepared
 from ichfed.metrics.evaluate import summarize
@@ -133,3 +134,22 @@ def test_set_seed_reseeds_the_models_only():
         assert again.specs(kind)[1].seed == 3
         assert study_module.StudySpec(seed=5).specs(kind)[1].seed == 5
     assert again.seed == 0  # what gather_sites synthesises and splits with
+
+
+def test_a_scale_sets_the_built_in_scans_unless_told_otherwise(tmp_path):
+    paper = study_module.StudySpec(**study_module.scaled({"scale": "paper"}))
+    assert (paper.size, paper.train_cases, paper.test_cases, paper.holdout_cases) == (
+        "full", 32, 33, 20)
+    mine = study_module.scaled({"scale": "paper", "test_cases": 5})
+    assert (mine["size"], mine["test_cases"], mine["holdout_cases"]) == ("full", 5, 5)
+    assert study_module.scaled({"holdout_cases": 3})["test_cases"] == 8
+    for bad in ({"scale": "huge"}, {"size": "huge"}, {"holdout_cases": 0}):
+        with pytest.raises(IchfedError, match="scale|size|holdout_cases"):
+            study_module.StudySpec(**study_module.scaled(bad))
+    # a folder written before the scale existed continues under today's settings
+    old = study_module.StudySpec().to_dict()
+    del old["size"], old["holdout_cases"]
+    (tmp_path / "study.json").write_text(json.dumps(old))
+    study_module.check_study_folder(tmp_path, study_module.StudySpec())
+    with pytest.raises(IchfedError, match="other settings"):
+        study_module.check_study_folder(tmp_path, paper)

@@ -1,6 +1,7 @@
 from dataclasses import replace
 
 import numpy as np
+import torch
 from scipy import ndimage
 
 from ichfed.model.config import preset
@@ -9,6 +10,7 @@ from ichfed.model.postprocess import (
     LesionRule,
     binarise,
     keep_components,
+    keep_components_torch,
     scan_rule,
 )
 from ichfed.preprocess.morphology import disk
@@ -47,3 +49,21 @@ def test_components_kept_on_the_bounding_box_are_the_whole_volumes():
                                 minlength=count + 1) > 0
         keep[0] = False
         np.testing.assert_array_equal(keep_components(mask, min_voxels, erode), keep[comps])
+
+
+def test_the_gpu_path_keeps_the_same_components():
+    """On tensors (predict's path on a GPU, run here on the CPU) binarise gives the mask it
+    gives on arrays, for every rule."""
+    rng = np.random.default_rng(1)
+    prob = ndimage.gaussian_filter(rng.random((60, 50, 8)), (2, 2, 0.5)).astype(np.float32)
+    prob = (prob - prob.min()) / (prob.max() - prob.min())
+    brain = np.ones(prob.shape, bool)
+    brain[:4] = False
+    spec, _ = preset("demo")
+    for rule in (LesionRule(0.0, 0.0, 0.6), LesionRule(0.05, 0.0, 0.55), LesionRule(0.0, 1.0, 0.6)):
+        theirs = binarise(prob, brain, spec, 0.002, (0.5, 0.5, 5.0), rule)
+        ours = binarise(torch.from_numpy(prob), torch.from_numpy(brain), spec, 0.002,
+                        (0.5, 0.5, 5.0), rule)
+        assert isinstance(ours, torch.Tensor) and theirs.any() and not theirs.all()
+        np.testing.assert_array_equal(ours.numpy(), theirs)
+    assert not keep_components_torch(torch.zeros(5, 5, 2, dtype=torch.bool), 3).any()

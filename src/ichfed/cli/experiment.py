@@ -24,8 +24,17 @@ def experiment(
         help="A holdout site (test only), NAME=DIR or NAME=builtin[:PROFILE].")] = [],  # noqa: B006
     study: Annotated[Path | None, typer.Option(help="A study file (TOML) with the sites and "
                                                "settings; see docs/study.md.")] = None,
-    train_cases: Annotated[int, typer.Option(help="Scans per built-in training site.")] = 20,
-    test_cases: Annotated[int, typer.Option(help="Test scans per built-in site.")] = 8,
+    scale: Annotated[str, typer.Option(
+        help="How many built-in scans, of which size: demo (20 train and 8 test scans a "
+             "training site, 8 a holdout site, reduced size) or paper (32 and 33, 20; full "
+             "size, for a GPU).")] = "demo",
+    train_cases: Annotated[int | None, typer.Option(
+        help="Scans per built-in training site (default: the scale's).")] = None,
+    test_cases: Annotated[int | None, typer.Option(
+        help="Test scans per built-in site (holdout sites too, unless --holdout-cases; "
+             "default: the scale's).")] = None,
+    holdout_cases: Annotated[int | None, typer.Option(
+        help="Test scans per built-in holdout site (default: the scale's).")] = None,
     test_fraction: Annotated[float, typer.Option(help="Share of a user's training site kept "
                                                  "for testing.")] = 0.3,
     set_: Annotated[list[str], typer.Option("--set", help="Override a preset setting for "
@@ -39,12 +48,14 @@ def experiment(
              "(a TLS coordinator and one process per site on 127.0.0.1).")] = "simulation",
 ) -> None:
     """Single-site, multi-site (cwt, fedavg) and pooled models on every site: report.html."""
-    from ichfed.experiment import StudySpec, parse_site, read_study_file, run_study
+    from ichfed.experiment import StudySpec, parse_site, read_study_file, run_study, scaled
     from ichfed.experiment.sites import DEFAULT_SITES
 
-    settings = {"preset": preset, "seed": seed, "train_cases": train_cases,
-                "test_cases": test_cases, "test_fraction": test_fraction,
-                "overrides": parse_overrides(set_),
+    counts = {"train_cases": train_cases, "test_cases": test_cases,
+              "holdout_cases": holdout_cases}
+    settings = {"preset": preset, "seed": seed, "scale": scale,
+                **{k: v for k, v in counts.items() if v is not None},
+                "test_fraction": test_fraction, "overrides": parse_overrides(set_),
                 "kinds": tuple(m.strip() for m in models.split(",") if m.strip())}
     sites = tuple(parse_site(t, "train") for t in train) + tuple(
         parse_site(h, "holdout") for h in holdout)
@@ -56,7 +67,7 @@ def experiment(
         settings.update(file_settings)
         settings["overrides"] = {**overrides, **settings["overrides"]}
         sites = file_sites + sites
-    run_study(out, StudySpec(sites=sites or DEFAULT_SITES, **settings), device, engine)
+    run_study(out, StudySpec(sites=sites or DEFAULT_SITES, **scaled(settings)), device, engine)
 
 
 @command(panel=STUDY)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from ichfed import __version__
 from ichfed.errors import IchfedError
@@ -62,14 +63,16 @@ def preprocessing(spec: ModelSpec) -> tuple:
             spec.skull_context)
 
 
-def prepare_scan(ct: CTVolume, spec: ModelSpec, mask: np.ndarray | None = None) -> PreparedScan:
+def prepare_scan(ct: CTVolume, spec: ModelSpec, mask: np.ndarray | None = None,
+                 device: torch.device | None = None) -> PreparedScan:
+    """The scan on the model's working grid; the brain mask on `device` when that is a GPU."""
     can = to_canonical(ct.data, ct.affine)
     grid = plan_grid(can.data.shape, can.spacing, spec.working_mm, spec.working_slice_mm)
     hu = to_work(can.data, grid)
     inplane = (can.spacing[:2] if grid.work_shape[:2] == grid.native_shape[:2]
                else (spec.working_mm, spec.working_mm))
     spacing = (*inplane, can.spacing[2] * grid.slab)
-    brain = brain_mask(hu, spacing)
+    brain = brain_mask(hu, spacing, device)
     label = None
     if mask is not None:
         label = mask_to_work(to_canonical(mask, ct.affine).data > 0, grid).astype(np.uint8)

@@ -19,6 +19,7 @@ from ichfed.experiment.study import (
     first_multi_site,
     gather_sites,
     models,
+    scaled,
     train_model,
 )
 from ichfed.io import open_site, read_ct, read_mask
@@ -29,7 +30,7 @@ from ichfed.report.progress import epoch_info, progress_bar
 from ichfed.report.tables import write_csv
 
 __all__ = ["SiteEntry", "StudySpec", "combine", "parse_site", "read_study_file",
-           "run_study"]
+           "run_study", "scaled"]
 
 
 def _stage_estimates(spec: StudySpec) -> dict[str, float]:
@@ -44,12 +45,13 @@ def _stage_estimates(spec: StudySpec) -> dict[str, float]:
         return 6.5 * passes + (20 if kind in ("cwt", "fedavg") else 5)
 
     builtin = [e for e in spec.sites if e.builtin]
-    scans = sum(spec.train_cases if e.role == "train" else 0 for e in builtin) + (
-        spec.test_cases * len(builtin))
-    estimate = {"sites": 1.0 * scans}
+    tests = sum(spec.test_cases if e.role == "train" else spec.holdout_cases for e in builtin)
+    scans = sum(spec.train_cases for e in builtin if e.role == "train") + tests
+    estimate = {"sites": (1.0 if spec.size == "reduced" else 8.0) * scans}
     estimate.update({name: (50.0 if kind == "threshold" else train_s(kind))
                      for name, kind in models(spec)})
-    estimate.update(evaluate=5.0 * spec.test_cases * len(spec.sites), report=20.0)
+    users = sum(e.builtin is None for e in spec.sites)
+    estimate.update(evaluate=5.0 * (tests + spec.test_cases * users), report=20.0)
     return estimate
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ichfed.errors import IchfedError
-from ichfed.experiment.study import findings, first_multi_site
+from ichfed.experiment.study import findings, first_multi_site, saved_settings
 from ichfed.metrics.compare import paired_wilcoxon, summary_table
 from ichfed.report import html as report
 from ichfed.report.tables import read_csv, write_csv
@@ -22,7 +22,8 @@ def _read(folder: Path) -> tuple[dict, list[dict]]:
     for name in ("study.json", "results.csv"):
         if not (folder / name).is_file():
             raise IchfedError(f"{folder}: not a finished study ({name} is missing)")
-    return json.loads((folder / "study.json").read_text()), read_csv(folder / "results.csv")
+    return (saved_settings(json.loads((folder / "study.json").read_text())),
+            read_csv(folder / "results.csv"))
 
 
 def _model_seed(settings: dict) -> int:

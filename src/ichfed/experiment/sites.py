@@ -20,11 +20,13 @@ from ichfed.check import check_site
 from ichfed.errors import IchfedError
 from ichfed.io import open_site
 from ichfed.io.text import read_settings_text
-from ichfed.phantom import BUILTIN, synth_site
+from ichfed.phantom import BUILTIN
+from ichfed.phantom.generate import finish_site, write_case
 
 TEST_FIRST_INDEX = 1000  # built-in test scans are numbered apart from training scans
 ROLES = ("train", "holdout")
-STUDY_KEYS = {"preset", "seed", "train_cases", "test_cases", "test_fraction", "models", "set"}
+STUDY_KEYS = {"preset", "seed", "scale", "train_cases", "test_cases", "holdout_cases", "size",
+              "test_fraction", "models", "set"}
 
 
 @dataclass(frozen=True)
@@ -119,9 +121,8 @@ def check_sites(entries: tuple[SiteEntry, ...]) -> None:
             raise IchfedError(f"site {entry.name} ({entry.path}): no case has a mask")
 
 
-def _synth_job(root: str, site: str, cases: int, seed: int, first: int) -> str:
-    synth_site(root, BUILTIN[site], cases, seed=seed, first=first)
-    return root
+def _synth_job(root: str, site: str, seed: int, index: int, size: str) -> str:
+    return write_case(Path(root), BUILTIN[site], seed, index, size)
 
 
 def _clear(root: Path) -> None:
@@ -167,10 +168,13 @@ def _link_site(root: Path, name: str, source, cases: list[str]) -> Path:
     return root
 
 
-def gather(out: Path, entries: tuple[SiteEntry, ...], train_cases: int, test_cases: int,
-           test_fraction: float, seed: int) -> dict[str, dict[str, Path]]:
+def gather(out: Path, entries: tuple[SiteEntry, ...], seed: int, test_fraction: float,
+           cases: tuple[int, int, int] = (20, 8, 8), size: str = "reduced"
+           ) -> dict[str, dict[str, Path]]:
     """{"train": {site: folder}, "test": {site: folder}}: built-in sites synthesized (in
-    parallel), user training sites split and linked, user holdout sites used in place."""
+    parallel; `cases`: train and test scans of a training site, test scans of a holdout
+    site), user training sites split and linked, user holdout sites used in place."""
+    train_cases, test_cases, holdout_cases = cases
     layout: dict[str, dict[str, Path]] = {"train": {}, "test": {}}
     jobs = {}
     for e in entries:
@@ -179,17 +183,22 @@ def gather(out: Path, entries: tuple[SiteEntry, ...], train_cases: int, test_cas
         if e.role == "train":
             jobs[(e.name, "train")] = (out / "data" / f"{e.name}-train", e.builtin, train_cases,
                                        0)
-        jobs[(e.name, "test")] = (out / "data" / f"{e.name}-test", e.builtin, test_cases,
+        jobs[(e.name, "test")] = (out / "data" / f"{e.name}-test", e.builtin,
+                                  test_cases if e.role == "train" else holdout_cases,
                                   TEST_FIRST_INDEX)
     todo = {k: v for k, v in jobs.items() if not (v[0] / "site.json").exists()}
     for root, *_ in todo.values():
         if root.exists():
             _clear(root)
-    if todo:
-        with ProcessPoolExecutor(max(1, min(len(todo), os.cpu_count() or 1))) as pool:
-            for future in [pool.submit(_synth_job, str(root), profile, n, seed, first)
-                           for root, profile, n, first in todo.values()]:
+    scans = [(str(root), profile, index) for root, profile, n, first in todo.values()
+             for index in range(first, first + n)]
+    if scans:  # one scan a job: a full-size scan takes seconds, a site of them minutes
+        with ProcessPoolExecutor(max(1, min(len(scans), os.cpu_count() or 1))) as pool:
+            for future in [pool.submit(_synth_job, root, profile, seed, index, size)
+                           for root, profile, index in scans]:
                 future.result()
+        for root, profile, *_ in todo.values():
+            finish_site(root, BUILTIN[profile])
     for (name, role), (root, *_) in jobs.items():
         layout[role][name] = root
     for e in entries:

@@ -29,6 +29,7 @@ from ichfed.metrics.evaluate import case_metrics
 from ichfed.model.bundle import load_model
 from ichfed.model.checkpoint import CHECKPOINT
 from ichfed.model.config import ModelSpec, TrainSpec, preset
+from ichfed.phantom.generate import SIZES
 from ichfed.report.tables import write_csv
 from ichfed.train import train_sites
 
@@ -38,6 +39,11 @@ from ichfed.train import train_sites
 CPU_STUDY = {"features": (8, 16, 32, 64, 128, 8), "lesion_patches": 32, "max_minutes": 0.0}
 CPU_SITE_EPOCHS = 14
 KINDS = ("single", "cwt", "fedavg", "pooled", "threshold")
+# How many built-in scans, and of which size: "demo" for a 2-core CPU (reduced-size scans),
+# "paper" as in the paper's journal version (two training sites of about 65 full-size scans,
+# about half to train, two holdout sites of about 20), for a GPU
+SCALES = {"demo": {"size": "reduced", "train_cases": 20, "test_cases": 8, "holdout_cases": 8},
+          "paper": {"size": "full", "train_cases": 32, "test_cases": 33, "holdout_cases": 20}}
 
 
 @dataclass(frozen=True)
@@ -46,7 +52,9 @@ class StudySpec:
     seed: int = 0
     sites: tuple[SiteEntry, ...] = DEFAULT_SITES
     train_cases: int = 20  # per built-in training site
-    test_cases: int = 8  # per built-in site
+    test_cases: int = 8  # per built-in training site
+    holdout_cases: int = 8  # per built-in holdout site
+    size: str = "reduced"  # of the built-in scans: reduced (256 matrix) or full (512)
     test_fraction: float = 0.3  # of a user's training site, held out for testing
     overrides: dict = field(default_factory=dict)
     kinds: tuple[str, ...] = KINDS  # which of the study's models to train
@@ -56,6 +64,10 @@ class StudySpec:
         if unknown:
             raise IchfedError(f"unknown model kind(s) {sorted(unknown)}; choose from "
                               f"{', '.join(KINDS)}")
+        if self.size not in SIZES:
+            raise IchfedError(f"size '{self.size}': choose {' or '.join(SIZES)}")
+        if min(self.train_cases, self.test_cases, self.holdout_cases) < 1:
+            raise IchfedError("train_cases, test_cases and holdout_cases: at least 1")
 
     @property
     def train_sites(self) -> tuple[str, ...]:
@@ -94,6 +106,19 @@ class StudySpec:
         return {**asdict(self), "sites": [s.to_dict() for s in self.sites]}
 
 
+def scaled(settings: dict) -> dict:
+    """StudySpec's arguments from settings that may name a scale (SCALES): the scale gives the
+    built-in scans' counts and size wherever the settings do not; test_cases given without
+    holdout_cases counts for every site, as before there were two."""
+    settings = dict(settings)
+    name = settings.pop("scale", "demo")
+    if name not in SCALES:
+        raise IchfedError(f"scale '{name}': choose {' or '.join(SCALES)}")
+    if "test_cases" in settings:
+        settings.setdefault("holdout_cases", settings["test_cases"])
+    return {**SCALES[name], **settings}
+
+
 def models(spec: StudySpec) -> list[tuple[str, str]]:
     """(name, kind) of every model the study trains, in the paper's order first."""
     singles = [(f"single-{name}", "single") for name in spec.train_sites]
@@ -104,8 +129,8 @@ def models(spec: StudySpec) -> list[tuple[str, str]]:
 
 def gather_sites(out: Path, spec: StudySpec) -> dict[str, dict[str, Path]]:
     check_sites(spec.sites)
-    return gather(out, spec.sites, spec.train_cases, spec.test_cases, spec.test_fraction,
-                  spec.seed)
+    return gather(out, spec.sites, spec.seed, spec.test_fraction,
+                  (spec.train_cases, spec.test_cases, spec.holdout_cases), spec.size)
 
 
 def train_model(out: Path, name: str, kind: str, spec: StudySpec, train: dict[str, Path],
@@ -166,7 +191,7 @@ def evaluate_all(out: Path, spec: StudySpec, tests: dict[str, Path], folders: di
         for case in open_site(root).labelled:
             ct = read_ct(case.image)
             truth, affine = read_mask(case.mask)
-            prepared = {key: prepare_scan(ct, spec) for key, spec in specs.items()}
+            prepared = {key: prepare_scan(ct, spec, device=device) for key, spec in specs.items()}
             masks = {n: segment_prepared(prepared[preprocessing(m.spec)], m, device)
                      for n, m in nets.items()}
             masks.update({n: b.predict(ct) for n, b in baselines.items()})
@@ -209,12 +234,18 @@ def findings(summary: list[dict], train_sites: tuple[str, ...] | list[str],
     return {"multi_site_vs_single_site_on_holdout": holdout, "ratio_to_pooled": ratio}
 
 
+def saved_settings(saved: dict) -> dict:
+    """A study.json as today's code writes it: folders from before the holdout count and the
+    scan size had reduced-size scans and as many test scans on every site."""
+    return {"holdout_cases": saved.get("test_cases"), "size": "reduced", **saved}
+
+
 def check_study_folder(out: Path, spec: StudySpec) -> None:
     """A rerun must use the same settings as the run whose stages it skips."""
     saved = out / "study.json"
     current = json.loads(json.dumps(spec.to_dict(), default=list))
     if saved.exists():
-        if json.loads(saved.read_text()) != current:
+        if saved_settings(json.loads(saved.read_text())) != current:
             raise IchfedError(f"{out}: holds a study with other settings ({saved}); use another "
                               "--out or the same settings")
         return

@@ -25,7 +25,7 @@ VOLUME_COLUMNS = ("case", "volume_ml", "components", "largest_component_ml")
 
 def segment(ct: CTVolume, model: LoadedModel, device: torch.device) -> np.ndarray:
     """Binary hematoma mask (uint8) with exactly the scan's shape and voxel order."""
-    return segment_prepared(prepare_scan(ct, model.spec), model, device)
+    return segment_prepared(prepare_scan(ct, model.spec, device=device), model, device)
 
 
 def segment_prepared(prep: PreparedScan, model: LoadedModel, device: torch.device) -> np.ndarray:
@@ -38,7 +38,12 @@ def segment_prepared(prep: PreparedScan, model: LoadedModel, device: torch.devic
     if not prep.grid.identity:  # back to the scan's own grid before thresholding: volumes
         prob, brain = to_native(prob, prep.grid), mask_to_native(brain, prep.grid)  # live there
     spacing = prep.canonical.spacing
-    mask = binarise(prob, brain, spec, prep.voxel_ml, spacing, scan_rule(spec, spacing))
+    rule = scan_rule(spec, spacing)
+    if device.type == "cuda":  # the components on the GPU too (the same mask)
+        prob, brain = torch.as_tensor(prob, device=device), torch.as_tensor(brain, device=device)
+        mask = binarise(prob, brain, spec, prep.voxel_ml, spacing, rule).cpu().numpy()
+    else:
+        mask = binarise(prob, brain, spec, prep.voxel_ml, spacing, rule)
     return prep.canonical.to_stored(mask).astype(np.uint8)
 
 

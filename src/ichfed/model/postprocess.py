@@ -4,9 +4,11 @@ carries (`ModelSpec.threshold`, `min_component_voxels`, `min_lesion_ml`, `min_co
 from dataclasses import dataclass, replace
 
 import numpy as np
+import torch
 from scipy import ndimage
 
 from ichfed.model.config import ModelSpec
+from ichfed.preprocess import morphology_torch as mt
 from ichfed.preprocess.morphology import bounding_box, disk
 
 CONNECTIVITY = ndimage.generate_binary_structure(3, 3)  # 26-connected lesion components
@@ -63,13 +65,34 @@ def keep_components(mask: np.ndarray, min_voxels: int, core: np.ndarray | None =
     return out
 
 
-def binarise(prob: np.ndarray, brain: np.ndarray, spec: ModelSpec, voxel_ml: float,
-             spacing: tuple[float, ...], rule: LesionRule | None = None) -> np.ndarray:
+def keep_components_torch(mask: torch.Tensor, min_voxels: int, core: np.ndarray | None = None
+                          ) -> torch.Tensor:
+    """`keep_components` on a tensor (a GPU's), with the same result."""
+    if not bool(mask.any()) or (min_voxels <= 1 and core is None):
+        return mask
+    box = mt.bounding_box(mask, (0,) * mask.ndim)
+    inside = mask[box]
+    comps = mt.components(inside, mt.FULL_3D).long()  # background: inside.numel()
+    keep = torch.bincount(comps.reshape(-1), minlength=inside.numel() + 1) >= min_voxels
+    if core is not None:  # the disk is one slice thick: the erosion is each slice's
+        inner = mt.erode_slices(inside, core[:, :, 0])
+        keep &= torch.bincount(comps[inner], minlength=inside.numel() + 1) > 0
+    keep[-1] = False
+    out = torch.zeros_like(mask)
+    out[box] = keep[comps]
+    return out
+
+
+def binarise(prob: np.ndarray | torch.Tensor, brain: np.ndarray | torch.Tensor, spec: ModelSpec,
+             voxel_ml: float, spacing: tuple[float, ...], rule: LesionRule | None = None
+             ) -> np.ndarray | torch.Tensor:
     """Threshold inside the brain, then keep the components the rule (by default the model's
-    own) accepts, measured on the grid the arrays are on (`voxel_ml`, `spacing` in mm)."""
+    own) accepts, measured on the grid the arrays are on (`voxel_ml`, `spacing` in mm); on
+    tensors (a GPU's) the same, computed there."""
     rule = rule or LesionRule.of(spec)
     min_voxels = spec.min_component_voxels
     if rule.min_ml > 0:
         min_voxels = max(min_voxels, int(np.ceil(rule.min_ml / voxel_ml)))
     core = disk(rule.core_mm, spacing) if rule.core_mm > 0 else None
-    return keep_components((prob >= rule.threshold) & brain, min_voxels, core)
+    keep = keep_components_torch if isinstance(prob, torch.Tensor) else keep_components
+    return keep((prob >= rule.threshold) & brain, min_voxels, core)

@@ -157,12 +157,24 @@ def synth_site(out: str | Path, profile: SiteProfile, cases: int, seed: int = 0,
     if (out / "images").exists() and any((out / "images").iterdir()):
         raise InputError(out, "already holds a site; choose a new or empty folder")
     for index in range(first, first + cases):
-        case = synth_case(profile, seed, index, size)
-        write_nifti(case.image, case.affine, out / "images" / f"{case.name}.nii.gz")
-        write_nifti(case.mask, case.affine, out / "masks" / f"{case.name}.nii.gz")
-        _write_json(out / "params" / f"{case.name}.json", case.params)
+        name = write_case(out, profile, seed, index, size)
         if progress:
-            progress(case.name)
+            progress(name)
+    return finish_site(out, profile)
+
+
+def write_case(out: Path, profile: SiteProfile, seed: int, index: int, size: str) -> str:
+    """One scan of a site folder (image, mask, parameters); returns its case name. Cases are
+    independent, so a site may be written by several processes at once (`finish_site` last)."""
+    case = synth_case(profile, seed, index, size)
+    write_nifti(case.image, case.affine, out / "images" / f"{case.name}.nii.gz")
+    write_nifti(case.mask, case.affine, out / "masks" / f"{case.name}.nii.gz")
+    _write_json(out / "params" / f"{case.name}.json", case.params)
+    return case.name
+
+
+def finish_site(out: Path, profile: SiteProfile) -> Path:
+    """site.json, written after every case: its presence marks a finished site."""
     _write_json(out / "site.json", {"name": profile.name, "notes": profile.description,
                                     "synthetic": True, "profile": profile.to_dict()})
     return out

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from scipy import ndimage
 
+from ichfed.preprocess import morphology_torch as mt
 from ichfed.preprocess.morphology import bounding_box, disk
 
 SOFT_TISSUE_HU = (0.0, 100.0)
@@ -28,21 +29,47 @@ BONE_HU = 800.0  # partial-volume bone edges (up to ~800 HU) may hold blood
 CORTEX_HU = 1000.0  # cortical bone (the skull) is above this
 
 
-def brain_mask(data: np.ndarray, spacing: tuple[float, float, float]) -> np.ndarray:
-    """Boolean mask of the intracranial soft tissue of a canonical (X, Y, Z) volume in HU.
+def brain_mask(data: np.ndarray, spacing: tuple[float, float, float],
+               device: torch.device | None = None) -> np.ndarray:
+    """Boolean mask of the intracranial soft tissue of a canonical (X, Y, Z) volume in HU;
+    on a GPU `device` the same mask from torch (preprocess/morphology_torch.py).
 
     The morphology runs on the soft tissue's bounding box only (the head fills about 40% of a
     512x512 field of view; 2.3x faster), with a margin wider than any disk used, so the mask is
     the one the whole volume gives: every step stays inside that box grown by one disk."""
-    sx, sy, _ = spacing
-    sigma = (SMOOTH_MM / sx, SMOOTH_MM / sy)
+    if device is not None and device.type != "cpu":
+        return brain_mask_torch(torch.as_tensor(data, device=device), spacing).cpu().numpy()
+    sigma = _sigma(spacing)
     smooth = per_slice(lambda s: ndimage.gaussian_filter(s, sigma), data.astype(np.float32))
     soft = (smooth > SOFT_TISSUE_HU[0]) & (smooth < SOFT_TISSUE_HU[1])
-    widest = disk(max(BRIDGE_MM, CLOSE_MM, GROW_MM), spacing).shape
-    box = bounding_box(soft, (widest[0] // 2 + 1, widest[1] // 2 + 1, 0))
+    box = bounding_box(soft, _margin(spacing))
     mask = np.zeros(data.shape, bool)
     mask[box] = _intracranial(soft[box], data[box], spacing)
     return mask
+
+
+def brain_mask_torch(data: torch.Tensor, spacing: tuple[float, float, float]) -> torch.Tensor:
+    """`brain_mask`'s recipe, step for step, on a tensor (on whatever device it is)."""
+    smooth = mt.gaussian_slices(data.float(), _sigma(spacing))
+    soft = (smooth > SOFT_TISSUE_HU[0]) & (smooth < SOFT_TISSUE_HU[1])
+    box = mt.bounding_box(soft, _margin(spacing))
+    soft, hu = soft[box], data[box]
+    bridge, close, grow = (disk(mm, spacing)[:, :, 0] for mm in (BRIDGE_MM, CLOSE_MM, GROW_MM))
+    core = mt.largest_component(mt.erode_slices(soft, bridge))
+    inside = mt.fill_holes_slices(mt.dilate_slices(core, bridge) & soft)
+    inside = mt.fill_holes_slices(mt.close_slices(inside, close))
+    mask = torch.zeros(data.shape, dtype=torch.bool, device=data.device)
+    mask[box] = inside | (mt.dilate_slices(inside, grow) & (hu < BONE_HU))
+    return mask
+
+
+def _sigma(spacing: tuple[float, float, float]) -> tuple[float, float]:
+    return SMOOTH_MM / spacing[0], SMOOTH_MM / spacing[1]
+
+
+def _margin(spacing: tuple[float, float, float]) -> tuple[int, int, int]:
+    widest = disk(max(BRIDGE_MM, CLOSE_MM, GROW_MM), spacing).shape
+    return widest[0] // 2 + 1, widest[1] // 2 + 1, 0
 
 
 def per_slice(step: Callable[..., np.ndarray], *volumes: np.ndarray) -> np.ndarray:
