@@ -9,9 +9,10 @@
 #           scan from a NIfTI file, end to end
 #   study   the paper-preset study at the paper's scale (`--scale paper`: 32 + 33 full-size scans
 #           at each of two training sites, 20 at each of two holdout sites) through Flower's
-#           deployment runtime on 127.0.0.1. Stopped after STUDY_S seconds (default 420) so that
-#           the call fits the device's 10 minutes; the same command again on the still-warm
-#           machine continues it (its folder, $STUDY_DIR or runs/gpu-study, stays there).
+#           deployment runtime on 127.0.0.1. Stopped after STUDY_S seconds (default 480, or 270
+#           after the speed part) so that the call fits the device's 10 minutes; the same
+#           command again on the still-warm machine continues it (its folder, $STUDY_DIR or
+#           runs/gpu-study, stays there). Its time is the sum of its stages (timings.json).
 #   all     speed, then study (the default)
 #   --tiny  everything at a tiny size on whatever device there is (a tiny network; the study on
 #           eight reduced-size scans): how the whole script is tested on a CPU
@@ -53,6 +54,7 @@ else
   train_args=() predict_args=() study_args=()
 fi
 failed=0
+if [ $part = study ]; then study_s=${STUDY_S:-480}; else study_s=${STUDY_S:-270}; fi
 run() {  # one benchmark: its JSON line to speed.jsonl, a failure counted
   "$PY" "$@" | tee -a "$OUT/speed.jsonl" || failed=1
 }
@@ -73,7 +75,7 @@ fi
 
 if [ $part != speed ]; then
   # SIGINT, not SIGTERM: the study stops its coordinator and site processes on the way out
-  timeout --signal=INT "${STUDY_S:-420}" "$PY" -m ichfed experiment --out "$study_dir" \
+  timeout --signal=INT "$study_s" "$PY" -m ichfed experiment --out "$study_dir" \
     --preset paper --scale $scale --engine deployment --device $device "${study_args[@]}" \
     > "$OUT/study.log" 2>&1
   status=$?
@@ -81,7 +83,7 @@ if [ $part != speed ]; then
     [ -f "$study_dir/$name" ] && cp "$study_dir/$name" "$OUT/"
   done
   if [ $status = 124 ]; then
-    echo "study: stopped after ${STUDY_S:-420} s; run 'bash benchmarks/gpu.sh study' again" \
+    echo "study: stopped after $study_s s; run 'bash benchmarks/gpu.sh study' again" \
          "on the same machine to continue"
   elif [ $status != 0 ]; then
     echo "study failed (exit $status):"; tail -5 "$OUT/study.log"; failed=1
