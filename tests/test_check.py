@@ -103,7 +103,8 @@ def _bad(site: Path, kind: str) -> Path:
 
 KINDS = {
     "truncated": "not a readable NIfTI", "text": "not a readable NIfTI", "2d": "is 2D",
-    "4d": "is 4D", "nan": "NaN", "mask-shape": "mask shape", "mask-affine": "mask affine",
+    "4d": "is 4D", "nan": "NaN", "mask-shape": "is not its image's",
+    "mask-affine": "is not its image's",
     "8bit": "8-bit", "two-series": "holds 2 CT series", "missing-slice": "slice missing",
     "no-mask": "has no mask", "no-image": "mask without an image",
 }

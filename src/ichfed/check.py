@@ -6,14 +6,14 @@ from pathlib import Path
 import numpy as np
 
 from ichfed.errors import InputError
-from ichfed.io.reader import read_ct, read_mask
+from ichfed.io.align import read_case_mask
+from ichfed.io.reader import read_ct
 from ichfed.io.site import Case, open_site
 
 AIR_BELOW_HU = -900.0
 BONE_ABOVE_HU = 300.0
 MIN_AIR_FRACTION = 0.01
 MAX_LABELS = 10
-AFFINE_TOLERANCE_MM = 1e-3
 
 
 @dataclass
@@ -74,17 +74,13 @@ def check_case(case: Case) -> CaseFindings:
         found.problems.append(
             f"{case.image}: image has no mask (expected masks/{case.name}.nii.gz)")
         return found
-    try:
-        mask, affine = read_mask(case.mask)
+    try:  # a mask in another voxel order of the same grid is reoriented, as training does
+        mask, note = read_case_mask(case.mask, ct)
     except InputError as exc:
         found.problems.append(str(exc))
         return found
-    if mask.shape != ct.data.shape:
-        found.problems.append(
-            f"{case.mask}: mask shape {mask.shape} differs from image {ct.data.shape}")
-        return found
-    if not np.allclose(affine, ct.affine, atol=AFFINE_TOLERANCE_MM):
-        found.problems.append(f"{case.mask}: mask affine differs from the image's (not aligned)")
+    if note:
+        found.notes.append(note)
     labels = sorted(int(v) for v in np.unique(mask))
     found.labels = labels
     if len(labels) > MAX_LABELS:

@@ -12,7 +12,8 @@ import torch
 
 from ichfed import __version__
 from ichfed.errors import IchfedError
-from ichfed.io import CTVolume, open_site, read_ct, read_mask
+from ichfed.io import CTVolume, open_site, read_ct
+from ichfed.io.align import read_case_mask
 from ichfed.io.reader import to_canonical_spacing
 from ichfed.model.config import ModelSpec
 from ichfed.preprocess import Canonical, brain_mask, to_canonical
@@ -124,9 +125,6 @@ def _prepare_all(site, spec: ModelSpec) -> list[PreparedScan]:
     scans = []
     for case in site.labelled:
         ct = read_ct(case.image)
-        mask, _ = read_mask(case.mask)
-        if mask.shape != ct.data.shape:
-            raise IchfedError(f"{case.mask}: mask shape {mask.shape} differs from the image's "
-                              f"{ct.data.shape} (run 'ichfed check {site.root}')")
+        mask, _ = read_case_mask(case.mask, ct)  # on the image's grid, or one line
         scans.append(prepare_scan(ct, spec, mask))
     return scans

@@ -23,6 +23,7 @@ from ichfed.experiment.study import (
     train_model,
 )
 from ichfed.io import open_site, read_ct, read_mask
+from ichfed.io.align import read_case_mask
 from ichfed.metrics.compare import paired_wilcoxon, summary_table
 from ichfed.report import html as report
 from ichfed.report.console import print_grid, print_rows
@@ -180,7 +181,7 @@ def _overlay_cases(out: Path, rows: list[dict], model: str,
         for label, row in picks.items():
             case = cases[row["case"]]
             ct = read_ct(case.image)
-            truth, _ = read_mask(case.mask)
+            truth, _ = read_case_mask(case.mask, ct)
             pred, _ = read_mask(out / "predictions" / model / site / f"{row['case']}_mask.nii.gz")
             panels.append({"title": f"{site} {label}: Dice {row['dice']:.2f}", "image": ct.data,
                            "affine": ct.affine, "truth": truth, "pred": pred})

@@ -24,7 +24,8 @@ from ichfed.experiment.sites import DEFAULT_SITES, SiteEntry, check_sites, gathe
 from ichfed.federated import run_plan
 from ichfed.federated.plan import Plan
 from ichfed.infer.predict import segment_prepared
-from ichfed.io import open_site, read_ct, read_mask, write_mask
+from ichfed.io import open_site, read_ct, write_mask
+from ichfed.io.align import read_case_mask
 from ichfed.metrics.evaluate import case_metrics
 from ichfed.model.bundle import load_model
 from ichfed.model.checkpoint import CHECKPOINT
@@ -163,7 +164,8 @@ def fit_baseline(roots: list[Path], folder: Path, seed: int, per_site: int = 10)
     scans = []
     for root in roots:
         for case in open_site(root).labelled[:per_site]:
-            scans.append((read_ct(case.image), read_mask(case.mask)[0]))
+            ct = read_ct(case.image)
+            scans.append((ct, read_case_mask(case.mask, ct)[0]))
     baseline, score = ThresholdBaseline.fit(scans)
     folder.mkdir(parents=True, exist_ok=True)
     tmp = folder / ".baseline.json.tmp"
@@ -190,7 +192,7 @@ def evaluate_all(out: Path, spec: StudySpec, tests: dict[str, Path], folders: di
         role = "train site" if site in spec.train_sites else "holdout"
         for case in open_site(root).labelled:
             ct = read_ct(case.image)
-            truth, affine = read_mask(case.mask)
+            truth, affine = read_case_mask(case.mask, ct)[0], ct.affine
             prepared = {key: prepare_scan(ct, spec, device=device) for key, spec in specs.items()}
             masks = {n: segment_prepared(prepared[preprocessing(m.spec)], m, device)
                      for n, m in nets.items()}

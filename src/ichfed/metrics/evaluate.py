@@ -15,6 +15,7 @@ from scipy import stats
 
 from ichfed.errors import IchfedError, InputError
 from ichfed.io import open_site, read_mask
+from ichfed.io.align import align_mask, describe
 from ichfed.metrics.overlap import dice
 
 SURFACE_TOLERANCE_MM = 1.0
@@ -112,9 +113,13 @@ def evaluate_folder(pred_dir: str | Path, truth_root: str | Path) -> tuple[list[
             continue
         pred, pred_affine = read_mask(pred_path)
         truth, affine = read_mask(case.mask)
-        if pred.shape != truth.shape or not np.allclose(pred_affine, affine, atol=1e-3):
-            raise InputError(pred_path, "prediction geometry differs from the truth mask's")
-        rows.append({"case": case.name, **case_metrics(pred, truth, affine)})
+        try:  # a truth mask in another voxel order of the same grid is reoriented
+            truth, _ = align_mask(truth, affine, pred.shape, pred_affine, case.mask)
+        except InputError:
+            raise InputError(pred_path, f"prediction grid ({describe(pred.shape, pred_affine)})"
+                                        f" is not the truth mask's "
+                                        f"({describe(truth.shape, affine)})") from None
+        rows.append({"case": case.name, **case_metrics(pred, truth, pred_affine)})
     if not site.labelled:
         raise IchfedError(f"{truth_root}: no labelled cases to evaluate")
     if not rows:
