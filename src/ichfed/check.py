@@ -7,13 +7,13 @@ import numpy as np
 
 from ichfed.errors import InputError
 from ichfed.io.align import read_case_mask
+from ichfed.io.labels import TYPES, label_problem, label_set
 from ichfed.io.reader import read_ct
 from ichfed.io.site import Case, open_site
 
 AIR_BELOW_HU = -900.0
 BONE_ABOVE_HU = 300.0
 MIN_AIR_FRACTION = 0.01
-MAX_LABELS = 10
 
 
 @dataclass
@@ -36,6 +36,8 @@ class SiteFindings:
     root: str
     cases: list[CaseFindings]
     problems: list[str]
+    labels: str = "binary"  # the masks' label set: "binary" or "types" (io/labels.py)
+    types: dict[str, int] = field(default_factory=dict)  # bleed type -> cases that hold it
 
     @property
     def usable(self) -> bool:
@@ -81,10 +83,7 @@ def check_case(case: Case) -> CaseFindings:
         return found
     if note:
         found.notes.append(note)
-    labels = sorted(int(v) for v in np.unique(mask))
-    found.labels = labels
-    if len(labels) > MAX_LABELS:
-        found.problems.append(f"{case.mask}: {len(labels)} distinct labels; expected a binary mask")
+    found.labels = sorted(int(v) for v in np.unique(mask))
     found.lesion_ml = round(float((mask > 0).sum()) * ct.voxel_ml, 3)
     return found
 
@@ -93,7 +92,18 @@ def check_site(root: str | Path) -> SiteFindings:
     """Check every case of a site. Raises InputError only when the site itself cannot be opened."""
     site = open_site(root)
     cases = [check_case(c) for c in site.cases]
+    values = {v for c in cases for v in (c.labels or [])}
+    labels = label_set(site.labels, values)
+    for c in cases:
+        why = label_problem(set(c.labels or []), labels)
+        if why:
+            c.problems.append(f"{c.mask}: {why}")
+    types = {}
+    if labels == "types":
+        types = {name: sum(code in (c.labels or []) for c in cases)
+                 for code, name in TYPES.items()}
     problems = [p for c in cases for p in c.problems]
     problems += [f"{m}: mask without an image (expected images/{m.name})"
                  for m in site.orphan_masks]
-    return SiteFindings(site=site.name, root=str(site.root), cases=cases, problems=problems)
+    return SiteFindings(site=site.name, root=str(site.root), cases=cases, problems=problems,
+                        labels=labels, types=types)

@@ -20,6 +20,10 @@ def synth(
                                            "(512 matrix).")] = "reduced",
     first: Annotated[int, typer.Option(help="Index of the first case (to extend a series).")
                      ] = 0,
+    labels: Annotated[str, typer.Option(help="binary (hematoma masks, the default) or types "
+                                             "(maps of bleed types: 1 epidural, 2 subdural, "
+                                             "3 subarachnoid, 4 intraparenchymal, "
+                                             "5 intraventricular).")] = "binary",
     list_sites: Annotated[bool, typer.Option("--list-sites", help="Describe the built-in "
                                              "hospital profiles and exit.")] = False,
 ) -> None:
@@ -35,6 +39,8 @@ def synth(
         raise typer.BadParameter("give an output folder (or --list-sites)", param_hint="OUT")
     if size not in ("reduced", "full"):
         raise typer.BadParameter("must be 'reduced' or 'full'", param_hint="--size")
+    if labels not in ("binary", "types"):
+        raise typer.BadParameter("must be 'binary' or 'types'", param_hint="--labels")
     profile = load_profile(site)
 
     from ichfed.phantom import synth_site
@@ -43,5 +49,5 @@ def synth(
     with progress_bar() as bar:
         task = bar.add_task(f"synth {profile.name}", total=cases, info="")
         synth_site(out, profile, cases, seed=seed, size=size, first=first,
-                   progress=lambda _: bar.advance(task))
+                   progress=lambda _: bar.advance(task), labels=labels)
     typer.echo(f"wrote {cases} {size} scans of site '{profile.name}' to {out}")

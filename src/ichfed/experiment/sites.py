@@ -164,7 +164,10 @@ def _link_site(root: Path, name: str, source, cases: list[str]) -> Path:
             link = root / kind / path.name
             link.parent.mkdir(parents=True, exist_ok=True)
             os.symlink(path.resolve(), link)
-    (root / "site.json").write_text(json.dumps({"name": name, "source": str(source.root)}) + "\n")
+    info = {"name": name, "source": str(source.root)}
+    if source.labels:  # the user's declared label set travels with the split
+        info["labels"] = source.labels
+    (root / "site.json").write_text(json.dumps(info) + "\n")
     return root
 
 

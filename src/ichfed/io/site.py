@@ -2,7 +2,7 @@
 
     SITE/images/<case>.nii.gz   (or SITE/images/<case>/ holding one DICOM series)
     SITE/masks/<case>.nii.gz    (same case name; optional for prediction-only sites)
-    SITE/site.json              (optional: {"name": ..., "notes": ...})
+    SITE/site.json              (optional: {"name": ..., "notes": ..., "labels": "types"})
 """
 
 import json
@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ichfed.errors import InputError
+from ichfed.io.labels import declared_labels
 from ichfed.io.reader import NIFTI_SUFFIXES, ensure_readable, is_scan
 from ichfed.io.text import read_settings_text
 from ichfed.io.volume import case_name
@@ -29,6 +30,7 @@ class Site:
     notes: str
     cases: tuple[Case, ...]
     orphan_masks: tuple[Path, ...]
+    labels: str | None = None  # "binary" or "types" when site.json declares it (io/labels.py)
 
     @property
     def labelled(self) -> tuple[Case, ...]:
@@ -100,4 +102,5 @@ def open_site(root: str | Path) -> Site:
     cases = tuple(Case(n, p, masks.get(n)) for n, p in zip(names, images, strict=True))
     orphans = tuple(p for n, p in sorted(masks.items()) if n not in set(names))
     return Site(root=root, name=str(info.get("name", root.name)),
-                notes=str(info.get("notes", "")), cases=cases, orphan_masks=orphans)
+                notes=str(info.get("notes", "")), cases=cases, orphan_masks=orphans,
+                labels=declared_labels(info, str(root / "site.json")))

@@ -10,6 +10,7 @@ import numpy as np
 from scipy import ndimage
 
 from ichfed.errors import InputError
+from ichfed.io.labels import TYPES
 from ichfed.io.volume import HU_AIR
 from ichfed.io.writer import write_nifti
 from ichfed.phantom.anatomy import Head, HeadParams
@@ -19,6 +20,9 @@ from ichfed.phantom.profiles import Annotation, SiteProfile
 from ichfed.phantom.scanner import Acquisition, finish, kernel_and_noise, lowdose_streaks, store
 
 SIZES = ("reduced", "full")
+# each lesion kind's code in a map of bleed types (io/labels.py); contusions are intraparenchymal
+TYPE_OF = {"epidural": 1, "subdural": 2, "subarachnoid": 3, "contusion": 4,
+           "intraventricular": 5}
 SUBSLICE_MM = 1.7  # thick slices average sub-slices this far apart (partial volume)
 LOOKS_LIKE_BONE_HU = 200.0  # annotators do not label voxels that partial volume made bone-bright
 
@@ -37,8 +41,10 @@ def case_rng(profile: SiteProfile, seed: int, index: int) -> np.random.Generator
 
 
 def _render(head: Head, lesions: list[Lesion], acq: Acquisition, ann: Annotation,
-            irregular: SmoothField) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Ideal HU, labelled fraction, head mask and per-lesion blood voxel counts on the grid."""
+            irregular: SmoothField, typed: bool = False
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    """Ideal HU, labelled fraction, head mask, per-lesion blood voxel counts on the grid, and
+    with `typed` the labelled fraction of each bleed type (TYPES' codes in order)."""
     m, n = acq.matrix, acq.n_slices
     aff = acq.affine()
     rot, shift = acq.head_from_scanner()
@@ -50,6 +56,7 @@ def _render(head: Head, lesions: list[Lesion], acq: Acquisition, ann: Annotation
     label = np.zeros((m * m, n), np.float32)
     inhead = np.zeros((m * m, n), bool)
     blood_vox = np.zeros(len(lesions))
+    by_type = np.zeros((len(TYPES), m * m, n), np.float32) if typed else None
     labelled = [ann.label_sah or les.kind != "subarachnoid" for les in lesions]
     labelled = [lab and (ann.label_ivh or les.kind != "intraventricular")
                 for les, lab in zip(lesions, labelled, strict=True)]
@@ -64,9 +71,11 @@ def _render(head: Head, lesions: list[Lesion], acq: Acquisition, ann: Annotation
                 blood, oedema = paint(les, p, anat, irregular)
                 blood_vox[idx] += blood.sum() / n_sub
                 if labelled[idx]:
-                    lab |= blood
-                    if ann.include_oedema and oedema.size:
-                        lab |= oedema
+                    drawn = blood | oedema if ann.include_oedema and oedema.size else blood
+                    lab |= drawn
+                    if by_type is not None:
+                        column = by_type[TYPE_OF[les.kind] - 1, :, k]
+                        column[np.flatnonzero(inside)[drawn]] += 1.0 / n_sub
             val = anat.hu
             cav = anat.cavity
             val[cav] += acq.rim_hu * np.exp(-anat.depth_in[cav] / 2.5)
@@ -80,7 +89,21 @@ def _render(head: Head, lesions: list[Lesion], acq: Acquisition, ann: Annotation
             label[inside, k] += lab / n_sub
             inhead[inside, k] |= anat.hu > -500
     shape = (m, m, n)
-    return hu.reshape(shape), label.reshape(shape), inhead.reshape(shape), blood_vox
+    types = by_type.reshape(len(TYPES), *shape) if by_type is not None else None
+    return hu.reshape(shape), label.reshape(shape), inhead.reshape(shape), blood_vox, types
+
+
+def type_map(mask: np.ndarray, by_type: np.ndarray, spacing: tuple[float, float, float]
+             ) -> np.ndarray:
+    """The label's voxels, each coded with the bleed type that fills most of it; voxels the
+    annotators' smooth outline added beyond any blood take the type of the nearest."""
+    strongest = by_type.argmax(axis=0).astype(np.uint8) + 1
+    known = by_type.max(axis=0) > 0
+    if not known.any():
+        return np.zeros_like(mask)
+    nearest = ndimage.distance_transform_edt(~known, sampling=spacing, return_distances=False,
+                                             return_indices=True)
+    return np.where(mask > 0, strongest[tuple(nearest)], 0).astype(np.uint8)
 
 
 def annotate(fraction: np.ndarray, ideal: np.ndarray, ann: Annotation, inplane_mm: float,
@@ -123,15 +146,20 @@ def plan_case(profile: SiteProfile, seed: int, index: int, size: str = "reduced"
     return CasePlan(rng, head, lesions, acq, SmoothField.make(rng, wavelength_mm=14.0))
 
 
-def synth_case(profile: SiteProfile, seed: int, index: int, size: str = "reduced") -> SynthCase:
-    """One scan of `profile`; the same (profile, seed, index, size) always gives the same case."""
+def synth_case(profile: SiteProfile, seed: int, index: int, size: str = "reduced",
+               labels: str = "binary") -> SynthCase:
+    """One scan of `profile`; the same (profile, seed, index, size) always gives the same case.
+    `labels="types"`: the mask is a map of bleed types (io/labels.py's codes) with the same
+    voxels as the binary mask, as the site's annotators label them."""
     plan = plan_case(profile, seed, index, size)
     rng, head, lesions, acq = plan.rng, plan.head, plan.lesions, plan.acquisition
-    ideal, fraction, inhead, blood_vox = _render(head, lesions, acq, profile.annotation,
-                                                 plan.irregular)
+    ideal, fraction, inhead, blood_vox, by_type = _render(
+        head, lesions, acq, profile.annotation, plan.irregular, typed=labels == "types")
     affine = acq.affine()
     voxel_ml = abs(np.linalg.det(affine[:3, :3])) / 1000
     mask = annotate(fraction, ideal, profile.annotation, acq.inplane_mm, voxel_ml)
+    if by_type is not None:
+        mask = type_map(mask, by_type, (acq.inplane_mm, acq.inplane_mm, acq.slice_mm))
     if acq.lowdose_streaks:
         lowdose_streaks(ideal, inhead, acq, rng)
     image = finish(kernel_and_noise(ideal, acq, rng), acq)
@@ -140,6 +168,7 @@ def synth_case(profile: SiteProfile, seed: int, index: int, size: str = "reduced
     name = f"{profile.name}_{index:03d}"
     params = {
         "case": name, "site": profile.name, "seed": seed, "index": index, "size": size,
+        "labels": labels,
         "acquisition": acq.to_dict(), "head": head.p.to_dict(),
         "lesions": [{**les.to_dict(), "true_ml": round(float(v * voxel_ml), 3)}
                     for les, v in zip(lesions, blood_vox, strict=True)],
@@ -151,32 +180,35 @@ def synth_case(profile: SiteProfile, seed: int, index: int, size: str = "reduced
 
 def synth_site(out: str | Path, profile: SiteProfile, cases: int, seed: int = 0,
                size: str = "reduced", first: int = 0,
-               progress: Callable[[str], None] | None = None) -> Path:
-    """Write `cases` scans in the standard site layout, plus params/<case>.json sidecars."""
+               progress: Callable[[str], None] | None = None, labels: str = "binary") -> Path:
+    """Write `cases` scans in the standard site layout, plus params/<case>.json sidecars;
+    `labels="types"`: masks are maps of bleed types, and site.json says so."""
     out = Path(out)
     if (out / "images").exists() and any((out / "images").iterdir()):
         raise InputError(out, "already holds a site; choose a new or empty folder")
     for index in range(first, first + cases):
-        name = write_case(out, profile, seed, index, size)
+        name = write_case(out, profile, seed, index, size, labels)
         if progress:
             progress(name)
-    return finish_site(out, profile)
+    return finish_site(out, profile, labels)
 
 
-def write_case(out: Path, profile: SiteProfile, seed: int, index: int, size: str) -> str:
+def write_case(out: Path, profile: SiteProfile, seed: int, index: int, size: str,
+               labels: str = "binary") -> str:
     """One scan of a site folder (image, mask, parameters); returns its case name. Cases are
     independent, so a site may be written by several processes at once (`finish_site` last)."""
-    case = synth_case(profile, seed, index, size)
+    case = synth_case(profile, seed, index, size, labels)
     write_nifti(case.image, case.affine, out / "images" / f"{case.name}.nii.gz")
     write_nifti(case.mask, case.affine, out / "masks" / f"{case.name}.nii.gz")
     _write_json(out / "params" / f"{case.name}.json", case.params)
     return case.name
 
 
-def finish_site(out: Path, profile: SiteProfile) -> Path:
+def finish_site(out: Path, profile: SiteProfile, labels: str = "binary") -> Path:
     """site.json, written after every case: its presence marks a finished site."""
     _write_json(out / "site.json", {"name": profile.name, "notes": profile.description,
-                                    "synthetic": True, "profile": profile.to_dict()})
+                                    "labels": labels, "synthetic": True,
+                                    "profile": profile.to_dict()})
     return out
 
 

@@ -30,6 +30,11 @@ def print_site_findings(findings: SiteFindings) -> None:
     table.add_row("slice spacing (mm)", _range(slices, ".2f"))
     table.add_row("orientations", ", ".join(orientations) or "-")
     table.add_row("lesion volume (mL)", _range([v for v in lesions if v > 0], ".1f"))
+    labels = findings.labels
+    if findings.types:
+        labels += " (cases holding each: " + ", ".join(
+            f"{name} {n}" for name, n in findings.types.items()) + ")"
+    table.add_row("labels", labels)
     notes = sorted({n for c in readable for n in c.notes})
     for note in notes:
         table.add_row("note", note)
