@@ -68,7 +68,7 @@ def write_dicom_series(data: np.ndarray, affine: np.ndarray, folder: Path, *,
     col_step, row_step = lps[:3, 0], lps[:3, 1]
     row_dir, col_dir = col_step / np.linalg.norm(col_step), row_step / np.linalg.norm(row_step)
     series_uid = series_uid or generate_uid()
-    study_uid = generate_uid()
+    study_uid, frame_of_reference = generate_uid(), generate_uid()
     n = data.shape[2]
     for k in range(n):
         if k in skip:
@@ -83,6 +83,7 @@ def write_dicom_series(data: np.ndarray, affine: np.ndarray, folder: Path, *,
         ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
         ds.StudyInstanceUID = study_uid
         ds.SeriesInstanceUID = series_uid
+        ds.FrameOfReferenceUID = frame_of_reference
         ds.SeriesNumber = series_number
         ds.SeriesDescription = f"HEAD {series_number}"
         ds.Modality = "CT"

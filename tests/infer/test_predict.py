@@ -3,8 +3,10 @@
 
 import json
 
+import highdicom as hd
 import nibabel as nib
 import numpy as np
+import pydicom
 import pytest
 import torch
 from typer.testing import CliRunner
@@ -177,3 +179,26 @@ def test_an_output_folder_that_is_a_file_is_a_one_line_error(tmp_path, tiny_mode
     assert result.exit_code == 1
     assert result.stderr.strip() == f"error: {taken}: File exists"
     assert taken.read_text() == "a user's file"
+
+
+def test_dicom_seg_holds_the_predicted_mask(tmp_path, tiny_model):
+    vol = tiny_head()
+    given = write_dicom_series(vol, LPS, tmp_path / "dcm" / "patient1", reverse_names=True)
+    result = runner.invoke(app, ["predict", str(given), "--model", str(tiny_model),
+                                 "--out", str(tmp_path / "out"), "--dicom-seg"])
+    assert result.exit_code == 0, result.output
+    seg = hd.seg.segread(tmp_path / "out" / "patient1_seg.dcm")
+    mask = nib.load(tmp_path / "out" / "patient1_mask.nii.gz")
+    ct = read_ct(given)
+    np.testing.assert_allclose(mask.affine, ct.affine, atol=1e-4)
+    uids = [pydicom.dcmread(p).SOPInstanceUID for p in sorted(
+        given.iterdir(), key=lambda p: pydicom.dcmread(p).ImagePositionPatient[2])]
+    frames = seg.get_pixels_by_source_instance(source_sop_instance_uids=uids,
+                                               segment_numbers=[1])[..., 0]
+    assert frames.shape == (vol.shape[2], vol.shape[1], vol.shape[0])
+    np.testing.assert_array_equal(frames.transpose(2, 1, 0), np.asarray(mask.dataobj) > 0)
+    nifti = save_nifti(vol, LPS, tmp_path / "in" / "a.nii.gz")
+    result = runner.invoke(app, ["predict", str(nifti), "--model", str(tiny_model),
+                                 "--out", str(tmp_path / "out2"), "--dicom-seg"])
+    assert result.exit_code == 1 and "needs a DICOM series folder" in result.stderr
+    assert not (tmp_path / "out2").exists()

@@ -22,6 +22,10 @@ def predict(
     preview: Annotated[bool, typer.Option(
         "--preview", help="Also write OUT/<case>_preview.png: the slice with the most "
                           "hematoma, outlined.")] = False,
+    dicom_seg: Annotated[bool, typer.Option(
+        "--dicom-seg", help="Also write OUT/<case>_seg.dcm for each DICOM series: a DICOM "
+                            "Segmentation referencing its slices, for the PACS and viewers."
+    )] = False,
 ) -> None:
     """Segment hematomas; writes OUT/<case>_mask.nii.gz and OUT/volumes.csv."""
     from ichfed.device import resolve_device
@@ -40,7 +44,8 @@ def predict(
         task = bar.add_task("predict", total=len(inputs), info="")
         rows = predict_inputs(inputs, model, out, resolve_device(device), series=series,
                               on_case=on_case, on_done=lambda case: bar.update(
-                                  task, advance=1, description=f"predict: {case} done"))
+                                  task, advance=1, description=f"predict: {case} done"),
+                              dicom_seg=dicom_seg)
     print_rows(rows, title=f"hematoma volumes ({out / 'volumes.csv'})")
 
 

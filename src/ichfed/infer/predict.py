@@ -12,6 +12,7 @@ from ichfed.data.prepare import PreparedScan, prepare_scan
 from ichfed.errors import IchfedError
 from ichfed.io import CTVolume, read_ct, write_mask
 from ichfed.io.reader import ensure_readable
+from ichfed.io.seg import write_dicom_seg
 from ichfed.io.volume import case_name
 from ichfed.model.bundle import LoadedModel, load_model
 from ichfed.model.postprocess import CONNECTIVITY, binarise, scan_rule
@@ -59,8 +60,10 @@ def lesion_stats(mask: np.ndarray, voxel_ml: float) -> dict:
 def predict_inputs(inputs: list[Path], model_dir: Path, out: Path, device: torch.device,
                    series: str | None = None,
                    on_case: Callable[[dict, CTVolume, np.ndarray], Path] | None = None,
-                   on_done: Callable[[str], None] | None = None) -> list[dict]:
-    """Predict each NIfTI file or DICOM folder; writes OUT/<case>_mask.nii.gz and volumes.csv.
+                   on_done: Callable[[str], None] | None = None,
+                   dicom_seg: bool = False) -> list[dict]:
+    """Predict each NIfTI file or DICOM folder; writes OUT/<case>_mask.nii.gz and volumes.csv,
+    and with `dicom_seg` OUT/<case>_seg.dcm for each DICOM series (io/seg.py).
     `on_case(row, scan, mask)` may write one more file per case (a preview) and return it;
     `on_done(case)` hears that a case is finished (progress).
 
@@ -68,6 +71,9 @@ def predict_inputs(inputs: list[Path], model_dir: Path, out: Path, device: torch
     """
     for path in inputs:
         ensure_readable(path)
+        if dicom_seg and not Path(path).is_dir():
+            raise IchfedError(f"{path}: --dicom-seg needs a DICOM series folder (a DICOM SEG "
+                              "references the series' slices); this input is a file")
     names = [case_name(Path(p)) for p in inputs]
     if len(set(names)) != len(names):
         raise IchfedError("two inputs share a case name; their masks would overwrite each other")
@@ -81,6 +87,9 @@ def predict_inputs(inputs: list[Path], model_dir: Path, out: Path, device: torch
             mask = segment(ct, model, device)
             target = out / f"{ct.name}_mask.nii.gz"
             written.append(write_mask(mask, ct, target))
+            if dicom_seg:
+                written.append(write_dicom_seg(mask, Path(path), out / f"{ct.name}_seg.dcm",
+                                               series))
             rows.append({"case": ct.name, **lesion_stats(mask, ct.voxel_ml)})
             if on_case:
                 written.append(on_case(rows[-1], ct, mask))

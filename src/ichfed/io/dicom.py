@@ -272,6 +272,14 @@ def _resample_even(data: np.ndarray, along: np.ndarray) -> np.ndarray:
     return out.astype(np.float32)
 
 
+def series_planes(folder: Path, series: str | None = None) -> tuple[list[_Slice], np.ndarray]:
+    """The chosen series' planes in the order `read_dicom_series` stacks them, and each one's
+    position along the slice normal (mm): what a mask's slices are written back onto."""
+    items = _choose_series(folder, _headers(folder), series)
+    iop, pos, items = _slice_positions(folder, items)
+    return items, pos @ np.cross(iop[0], iop[1])
+
+
 def read_dicom_series(folder: Path, series: str | None = None) -> CTVolume:
     """Read the (chosen) series in `folder`; see the module docstring for geometry decisions."""
     items = _choose_series(folder, _headers(folder), series)
