@@ -95,10 +95,9 @@ def components(mask: torch.Tensor, offsets: tuple[tuple[int, ...], ...]) -> torc
             for offset in offsets:
                 _pull(low, labels, offset)
             low = torch.where(mask, low, none)
-            table = torch.cat([low.reshape(-1), low.new_tensor([none])])
             for _ in range(2):  # pointer jumping: the label of one's label
-                low = table[low.long()]
                 table = torch.cat([low.reshape(-1), low.new_tensor([none])])
+                low = table[low.long()]
             labels = low
         if torch.equal(labels, before):
             return labels
@@ -106,10 +105,10 @@ def components(mask: torch.Tensor, offsets: tuple[tuple[int, ...], ...]) -> torc
 
 def largest_component(mask: torch.Tensor, offsets=FACE_3D) -> torch.Tensor:
     """The largest component (the first in scipy's label order among equals), or all False."""
-    labels = components(mask, offsets)
-    sizes = torch.bincount(labels[mask].long(), minlength=mask.numel())
     if not bool(mask.any()):
         return mask
+    labels = components(mask, offsets)
+    sizes = torch.bincount(labels[mask].long(), minlength=mask.numel())
     return labels == torch.argmax(sizes)
 
 
