@@ -6,7 +6,10 @@ import json
 import numpy as np
 
 from ichfed.check import check_site
+from ichfed.data.prepare import _prepare_all
+from ichfed.io import open_site
 from ichfed.io.labels import TYPES
+from ichfed.model.config import preset
 from ichfed.phantom import BUILTIN, synth_case, synth_site
 
 CODE = {name: code for code, name in TYPES.items()}
@@ -44,6 +47,11 @@ def test_check_reports_a_typed_site(tmp_path):
     findings = check_site(root)
     assert findings.usable, findings.problems
     assert findings.labels == "types" and findings.types["epidural"] == 1
+    # today's models read any blood: a typed site's prepared labels are its binary masks
+    spec, _ = preset("demo", inplane_mm=None, slice_mm=None)
+    prepared = _prepare_all(open_site(root), spec)
+    assert all(set(np.unique(scan.label)) <= {0, 1} for scan in prepared)
+    assert any(scan.label.any() for scan in prepared)
     assert check_site(synth_site(tmp_path / "binary", BUILTIN["vumc"], 1)).labels == "binary"
     # a typed label in a site that says it is binary is a problem naming the mask
     info = json.loads((root / "site.json").read_text())
