@@ -12,7 +12,6 @@ from ichfed.data.prepare import PreparedScan, prepare_scan
 from ichfed.errors import IchfedError
 from ichfed.io import CTVolume, read_ct, write_mask
 from ichfed.io.reader import ensure_readable
-from ichfed.io.seg import write_dicom_seg
 from ichfed.io.volume import case_name
 from ichfed.model.bundle import LoadedModel, load_model
 from ichfed.model.postprocess import CONNECTIVITY, binarise, scan_rule
@@ -87,7 +86,9 @@ def predict_inputs(inputs: list[Path], model_dir: Path, out: Path, device: torch
             mask = segment(ct, model, device)
             target = out / f"{ct.name}_mask.nii.gz"
             written.append(write_mask(mask, ct, target))
-            if dicom_seg:
+            if dicom_seg:  # highdicom is imported only when a SEG is asked for
+                from ichfed.io.seg import write_dicom_seg
+
                 written.append(write_dicom_seg(mask, Path(path), out / f"{ct.name}_seg.dcm",
                                                series))
             rows.append({"case": ct.name, **lesion_stats(mask, ct.voxel_ml)})
