@@ -153,3 +153,31 @@ def test_a_scale_sets_the_built_in_scans_unless_told_otherwise(tmp_path):
     study_module.check_study_folder(tmp_path, study_module.StudySpec())
     with pytest.raises(IchfedError, match="other settings"):
         study_module.check_study_folder(tmp_path, paper)
+
+
+def test_private_models_are_opt_in_and_named_by_their_noise(tmp_path):
+    spec = study_module.StudySpec(dp_noise=(0.001, 1.0), kinds=("single", "fedavg"),
+                                  overrides={"seed": 4})
+    private = [(n, k) for n, k in study_module.models(spec) if k == "fedavg-dp"]
+    assert private == [("fedavg-dp0.001", "fedavg-dp"), ("fedavg-dp1", "fedavg-dp")]
+    assert not any(k == "fedavg-dp" for _, k in study_module.models(study_module.StudySpec()))
+    assert spec.privacy(0.001).seed == 4  # a study's noise reruns the same
+    assert spec.specs("fedavg-dp")[1].max_epochs == spec.specs("fedavg")[1].max_epochs
+    for bad in ({"dp_noise": (0.0,)}, {"dp_noise": (1.0,), "dp_clip": -1.0}):
+        with pytest.raises(IchfedError, match="dp"):
+            study_module.StudySpec(**bad)
+    # the report's privacy section: Dice against the epsilon each private model spent
+    from ichfed.experiment import _privacy_section
+
+    folders = {}
+    for name, epsilon in (("fedavg-dp0.001", 3.9e6), ("fedavg-dp1", 15.2)):
+        folders[name] = tmp_path / name
+        folders[name].mkdir()
+        (folders[name] / "config.json").write_text(json.dumps({"summary": {"privacy": {
+            "noise_multiplier": float(name.removeprefix("fedavg-dp")), "clipping_norm": 10.0,
+            "spent_epsilon": epsilon, "delta": 1e-5}}}))
+    summary = [{"model": m, "site": s, "mean_dice": d} for m, s, d in (
+        ("fedavg", "nih", 0.6), ("fedavg-dp0.001", "nih", 0.4), ("fedavg-dp1", "nih", 0.0))]
+    [(title, body)] = _privacy_section(spec, folders, summary, ["nih"])
+    assert "epsilon" in title and body.count("<img") == 1 and "15.2" in body
+    assert _privacy_section(study_module.StudySpec(), {}, summary, ["nih"]) == []

@@ -38,6 +38,10 @@ def test_flowers_average_of_packed_states_is_the_average_of_the_states():
     for name in _model():
         expected = (states[0][name].double() + 2 * states[1][name].double()) / 3
         torch.testing.assert_close(averaged[name].double(), expected)
+    # the averaged counters (float64 in Flower's average) come back as the integers they count,
+    # so a state saved from an average packs under the keys the sites reply with
+    assert averaged["norm.num_batches_tracked"].dtype == torch.int64
+    assert set(pack(averaged).keys()) == set(pack(_model()).keys())
 
 
 def test_good_reply_passes():

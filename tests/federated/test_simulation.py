@@ -16,6 +16,7 @@ from ichfed.errors import IchfedError
 from ichfed.federated.local import local_update, open_local_site
 from ichfed.federated.payload import pack, unpack
 from ichfed.federated.plan import Plan
+from ichfed.federated.privacy import Privacy, epsilon_spent
 from ichfed.federated.server_app import initial_weights
 from ichfed.federated.simulation import simulate
 from ichfed.model.config import preset
@@ -149,7 +150,8 @@ def test_only_weights_and_aggregates_cross_the_network(cwt_runs):
     config_keys = {"server-round", "proximal-mu", "name", "inplane-mm", "slice-mm",
                    "calibrate", "validate"}
     rules = {rule_key(rule) for rule in RULES}  # mean Dice per lesion rule
-    metric_keys = {"train-loss", "num-examples", "train-seconds", "val-loss", "val-examples",
+    metric_keys = {"train-loss", "num-examples", "site-weight", "train-seconds", "val-loss",
+                   "val-examples",
                    "val-seconds", *rules}
     assert any(rules <= set(record.keys()) for content in seen
                for record in content.metric_records.values())
@@ -251,6 +253,32 @@ def test_interrupted_federation_resumes_from_last_round(tmp_path, sites):
     summary = simulate(Plan(**{**plan.__dict__, "resume": True}))["summary"]
     assert [r["round"] for r in summary["history"]] == [1, 2, 3]
     assert [r["sites"] for r in summary["history"]] == ["alpha", "beta", "alpha"]
+
+
+def test_private_runs_count_the_epsilon_spent_across_a_resume(tmp_path, sites):
+    """FedAvg noised at the coordinator (every site in every round), interrupted and resumed,
+    and cwt noised at each site (a site's epsilon counts its own turns)."""
+    spec, tspec = preset("demo", max_epochs=2, max_minutes=0, calibrate=False, **TINY)
+    plan = Plan(strategy="fedavg", model=spec, train=tspec, out=str(tmp_path / "f"),
+                sites=tuple(map(str, sites)), num_sites=2, device="cpu",
+                privacy=Privacy(noise_multiplier=0.7, seed=3))
+
+    def crash_after_first(row):
+        if row["round"] == 1:
+            raise RuntimeError("coordinator lost power")
+
+    with pytest.raises(IchfedError, match="coordinator lost power"):
+        simulate(plan, on_round=crash_after_first)
+    summary = simulate(Plan(**{**plan.__dict__, "resume": True}))["summary"]
+    assert [r["epsilon"] for r in summary["history"]] == [
+        round(epsilon_spent(0.7, n, 1e-5), 4) for n in (1, 2)]
+    assert summary["privacy"]["spent_epsilon"] == pytest.approx(epsilon_spent(0.7, 2, 1e-5))
+    assert "epsilon" in (tmp_path / "f" / "federation.csv").read_text().splitlines()[0]
+    cwt = simulate(Plan(strategy="cwt", model=spec, train=tspec, out=str(tmp_path / "c"),
+                        sites=tuple(map(str, sites)), num_sites=2, device="cpu",
+                        privacy=Privacy(noise_multiplier=0.7)))["summary"]
+    assert [r["epsilon"] for r in cwt["history"]] == [round(epsilon_spent(0.7, 1, 1e-5), 4)] * 2
+    assert all(torch.isfinite(v.float()).all() for v in _weights(tmp_path / "c").values())
 
 
 def test_flower_in_ichfeds_process_sends_no_telemetry():

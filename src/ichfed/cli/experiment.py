@@ -42,6 +42,14 @@ def experiment(
     models: Annotated[str, typer.Option(help="Which models to train, comma-separated: single, "
                                         "cwt, fedavg, pooled, threshold.")] = (
         "single,cwt,fedavg,pooled,threshold"),
+    dp_noise: Annotated[str, typer.Option(
+        help="Also train FedAvg with site-level differential privacy, one model per noise "
+             "multiplier, comma-separated (e.g. 0.001,0.01); each model's epsilon is in the "
+             "report.")] = "",
+    dp_clip: Annotated[float | None, typer.Option(
+        help="With --dp-noise: the clipping norm of a round's update [default: 10].")] = None,
+    dp_delta: Annotated[float | None, typer.Option(
+        help="With --dp-noise: delta [default: 1e-5].")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
     engine: Annotated[str, typer.Option(
         help="Flower runtime of the multi-site models: simulation (one process) or deployment "
@@ -56,7 +64,10 @@ def experiment(
     settings = {"preset": preset, "seed": seed, "scale": scale,
                 **{k: v for k, v in counts.items() if v is not None},
                 "test_fraction": test_fraction, "overrides": parse_overrides(set_),
-                "kinds": tuple(m.strip() for m in models.split(",") if m.strip())}
+                "kinds": tuple(m.strip() for m in models.split(",") if m.strip()),
+                **({"dp_noise": parse_numbers(dp_noise, "--dp-noise")} if dp_noise else {}),
+                **({"dp_clip": dp_clip} if dp_clip is not None else {}),
+                **({"dp_delta": dp_delta} if dp_delta is not None else {})}
     sites = tuple(parse_site(t, "train") for t in train) + tuple(
         parse_site(h, "holdout") for h in holdout)
     if study is not None:
@@ -64,10 +75,21 @@ def experiment(
         overrides = parse_overrides([f"{k}={v}" for k, v in file_settings.pop("set", {}).items()])
         if "models" in file_settings:
             file_settings["kinds"] = tuple(file_settings.pop("models"))
+        if "dp_noise" in file_settings:
+            noise = file_settings["dp_noise"]
+            file_settings["dp_noise"] = tuple(noise) if isinstance(noise, list) else (noise,)
         settings.update(file_settings)
         settings["overrides"] = {**overrides, **settings["overrides"]}
         sites = file_sites + sites
     run_study(out, StudySpec(sites=sites or DEFAULT_SITES, **scaled(settings)), device, engine)
+
+
+def parse_numbers(text: str, option: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise typer.BadParameter(f"{text!r}: numbers separated by commas", param_hint=option
+                                 ) from None
 
 
 @command(panel=STUDY)

@@ -34,10 +34,25 @@ def federate(
         help="Without --coordinator: simulation (Flower's, one process) or deployment (a TLS "
              "coordinator and one process per site on 127.0.0.1, as hospitals run it).")
     ] = "simulation",
+    dp_noise: Annotated[float | None, typer.Option(
+        help="Differential privacy for each site (site-level): Gaussian noise of this many "
+             "clipping norms on each round's update.")] = None,
+    dp_epsilon: Annotated[float | None, typer.Option(
+        help="Differential privacy: the epsilon to spend in the most rounds; the noise is "
+             "derived from it.")] = None,
+    dp_clip: Annotated[float | None, typer.Option(
+        help="With --dp-noise or --dp-epsilon: the clipping norm of a round's update "
+             "[default: 10].")] = None,
+    dp_delta: Annotated[float | None, typer.Option(
+        help="With --dp-noise or --dp-epsilon: delta [default: 1e-5].")] = None,
+    dp_seed: Annotated[int | None, typer.Option(
+        help="Seed the privacy noise, only to reproduce a run (whoever knows the seed can "
+             "remove the noise).")] = None,
 ) -> None:
     """Train one model across sites; the folder works with `ichfed predict`."""
     from ichfed.federated import run_plan
     from ichfed.federated.plan import Plan
+    from ichfed.federated.privacy import Privacy
     from ichfed.model.config import preset as get_preset
     from ichfed.report.progress import training_progress
 
@@ -46,11 +61,18 @@ def federate(
                 sites=tuple(str(s.resolve()) for s in sites or ()),
                 num_sites=num_sites if coordinator else len(sites or ()),
                 carry_optimizer=carry_optimizer, proximal_mu=proximal_mu, device=device,
-                resume=resume)
+                resume=resume,
+                privacy=Privacy.given(dp_noise, dp_epsilon, dp_clip, dp_delta, dp_seed))
     with training_progress(tspec.max_epochs, tspec.max_minutes, unit="round") as callbacks:
         summary = run_plan(plan, coordinator=coordinator, certs=certs,
                            on_round=callbacks["on_epoch"], engine=engine)
     typer.echo(f"round {summary['best_round']} of {summary['rounds']} kept, {which_kept(tspec)} "
                f"(val loss {summary['best_val_loss']:.4f}, {summary['stopped']}, "
                f"{summary['seconds']:.0f} s); model in {out}")
+    if "privacy" in summary:
+        spent = summary["privacy"]
+        epsilon = spent["spent_epsilon"]
+        typer.echo(f"privacy: epsilon {'inf (no noise)' if epsilon is None else f'{epsilon:.4g}'}"
+                   f" at delta {spent['delta']:g} per site (noise {spent['noise_multiplier']:.4g},"
+                   f" clipping {spent['clipping_norm']:g})")
     echo_rule(summary)

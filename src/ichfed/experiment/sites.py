@@ -26,7 +26,7 @@ from ichfed.phantom.generate import finish_site, write_case
 TEST_FIRST_INDEX = 1000  # built-in test scans are numbered apart from training scans
 ROLES = ("train", "holdout")
 STUDY_KEYS = {"preset", "seed", "scale", "train_cases", "test_cases", "holdout_cases", "size",
-              "test_fraction", "models", "set"}
+              "test_fraction", "models", "set", "dp_noise", "dp_clip", "dp_delta"}
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from ichfed.errors import IchfedError
 from ichfed.experiment.sites import DEFAULT_SITES, SiteEntry, check_sites, gather
 from ichfed.federated import run_plan
 from ichfed.federated.plan import Plan
+from ichfed.federated.privacy import DEFAULT_CLIP, Privacy
 from ichfed.infer.predict import segment_prepared
 from ichfed.io import open_site, read_ct, write_mask
 from ichfed.io.align import read_case_mask
@@ -59,6 +60,10 @@ class StudySpec:
     test_fraction: float = 0.3  # of a user's training site, held out for testing
     overrides: dict = field(default_factory=dict)
     kinds: tuple[str, ...] = KINDS  # which of the study's models to train
+    # FedAvg with site-level differential privacy, one model per noise multiplier (opt-in)
+    dp_noise: tuple[float, ...] = ()
+    dp_clip: float = DEFAULT_CLIP
+    dp_delta: float = 1e-5
 
     def __post_init__(self) -> None:
         unknown = set(self.kinds) - set(KINDS)
@@ -69,6 +74,11 @@ class StudySpec:
             raise IchfedError(f"size '{self.size}': choose {' or '.join(SIZES)}")
         if min(self.train_cases, self.test_cases, self.holdout_cases) < 1:
             raise IchfedError("train_cases, test_cases and holdout_cases: at least 1")
+        for noise in self.dp_noise:
+            if not noise > 0:
+                raise IchfedError(f"dp_noise {noise}: more than 0 (FedAvg without noise is "
+                                  "the study's fedavg)")
+            self.privacy(noise)  # the clipping norm and delta are checked here
 
     @property
     def train_sites(self) -> tuple[str, ...]:
@@ -103,8 +113,18 @@ class StudySpec:
         """How many sites' patches one epoch (or round) of a model of this kind passes over."""
         return 1 if kind in ("single", "cwt") else max(1, len(self.train_sites))
 
+    def privacy(self, noise: float) -> Privacy:
+        """A DP model's settings; its noise is seeded by the models' seed, so that a study
+        reruns the same (on one machine nobody is there to remove it)."""
+        return Privacy(noise, 0.0, self.dp_clip, self.dp_delta, self.specs("fedavg")[1].seed)
+
     def to_dict(self) -> dict:
         return {**asdict(self), "sites": [s.to_dict() for s in self.sites]}
+
+
+def dp_name(noise: float) -> str:
+    """The study's name for the FedAvg model with this noise multiplier."""
+    return f"fedavg-dp{noise:g}"
 
 
 def scaled(settings: dict) -> dict:
@@ -121,11 +141,12 @@ def scaled(settings: dict) -> dict:
 
 
 def models(spec: StudySpec) -> list[tuple[str, str]]:
-    """(name, kind) of every model the study trains, in the paper's order first."""
+    """(name, kind) of every model the study trains, in the paper's order first; the private
+    FedAvg models (kind fedavg-dp) whenever the study names their noise."""
     singles = [(f"single-{name}", "single") for name in spec.train_sites]
     every = [*singles, ("cwt", "cwt"), ("fedavg", "fedavg"), ("pooled", "pooled"),
-             ("threshold", "threshold")]
-    return [(name, kind) for name, kind in every if kind in spec.kinds]
+             ("threshold", "threshold"), *[(dp_name(n), "fedavg-dp") for n in spec.dp_noise]]
+    return [(name, kind) for name, kind in every if kind in spec.kinds or kind == "fedavg-dp"]
 
 
 def gather_sites(out: Path, spec: StudySpec) -> dict[str, dict[str, Path]]:
@@ -150,10 +171,12 @@ def train_model(out: Path, name: str, kind: str, spec: StudySpec, train: dict[st
                     resume=resume, on_epoch=on_epoch)
     elif kind == "pooled":
         train_sites(roots, folder, model_spec, tspec, device, resume=resume, on_epoch=on_epoch)
-    elif kind in ("cwt", "fedavg"):
-        run_plan(Plan(strategy=kind, model=model_spec, train=tspec, out=str(folder),
-                      sites=tuple(map(str, roots)), num_sites=len(roots), device=str(device),
-                      resume=resume), on_round=on_epoch, engine=engine)
+    elif kind in ("cwt", "fedavg", "fedavg-dp"):
+        privacy = next((spec.privacy(n) for n in spec.dp_noise if dp_name(n) == name), None)
+        run_plan(Plan(strategy=kind.removesuffix("-dp"), model=model_spec, train=tspec,
+                      out=str(folder), sites=tuple(map(str, roots)), num_sites=len(roots),
+                      device=str(device), resume=resume, privacy=privacy),
+                 on_round=on_epoch, engine=engine)
     else:
         fit_baseline(roots, folder, spec.seed)
     return folder
@@ -238,8 +261,10 @@ def findings(summary: list[dict], train_sites: tuple[str, ...] | list[str],
 
 def saved_settings(saved: dict) -> dict:
     """A study.json as today's code writes it: folders from before the holdout count and the
-    scan size had reduced-size scans and as many test scans on every site."""
-    return {"holdout_cases": saved.get("test_cases"), "size": "reduced", **saved}
+    scan size had reduced-size scans and as many test scans on every site, and no private
+    models."""
+    return {"holdout_cases": saved.get("test_cases"), "size": "reduced", "dp_noise": [],
+            "dp_clip": DEFAULT_CLIP, "dp_delta": 1e-5, **saved}
 
 
 def check_study_folder(out: Path, spec: StudySpec) -> None:

@@ -2,7 +2,8 @@
 
 Replies carry weights, their moving average where the preset keeps one (see
 `Trainer.travelling_state`), Adam state for `cwt --carry-optimizer`, and aggregate numbers:
-the site's name, a loss, a patch count, seconds. Never case ids, file names or images.
+the site's name, a loss, a patch count, seconds. Never case ids, file names or images. With
+cwt and differential privacy the weights are clipped and noised here (privacy.py).
 
 Where Adam's state does not travel, each site keeps its own between rounds in Flower's
 `Context.state` (kept by the SuperNode for the run, in the simulation and in a deployment), as
@@ -31,6 +32,7 @@ from ichfed.federated.local import (
 )
 from ichfed.federated.payload import optimizer_record, optimizer_state, pack, unpack
 from ichfed.federated.plan import Plan, plan_from
+from ichfed.federated.privacy import SITE_WEIGHT, local_release
 from ichfed.io import open_site
 from ichfed.model.config import ModelSpec
 from ichfed.train.trainer import kept_weights
@@ -87,10 +89,14 @@ def make_client_app(fallback: dict | None = None) -> ClientApp:
         update = local_update(site, spec, plan.train, device, weights,
                               epoch=int(config["server-round"]), optimizer=adam,
                               proximal_mu=float(config.get("proximal-mu", 0.0)))
+        arrays = pack(update.weights)
+        if plan.privacy and plan.strategy == "cwt":  # local DP: noised before it leaves
+            arrays = local_release(arrays, msg.content["arrays"], plan.privacy,
+                                   int(config["server-round"]))
         content = RecordDict({
-            "arrays": pack(update.weights),
+            "arrays": arrays,
             "metrics": MetricRecord({"train-loss": update.train_loss,
-                                     "num-examples": update.examples,
+                                     "num-examples": update.examples, SITE_WEIGHT: 1,
                                      "train-seconds": update.seconds, **validation})})
         if plan.carry_optimizer:
             content["optimizer"] = optimizer_record(update.optimizer)

@@ -34,11 +34,14 @@ def pack(state: dict) -> ArrayRecord:
 
 
 def unpack(record: ArrayRecord) -> dict[str, torch.Tensor]:
-    """Inverse of `pack`: the state dict, each tensor its own copy."""
+    """Inverse of `pack`: the state dict, each tensor its own copy, of the dtype its key names
+    (FedAvg's average of integer step counters arrives as float64; kept so, a resumed run
+    packed them under another key than the sites' replies)."""
     state = {}
     for key, flat in record.to_torch_state_dict().items():
-        offset = 0
-        for name, shape in json.loads(key.split(" ", 1)[1]):
+        dtype, layout = key.split(" ", 1)
+        flat, offset = flat.to(getattr(torch, dtype)), 0
+        for name, shape in json.loads(layout):
             size = math.prod(shape)
             state[name] = flat[offset:offset + size].reshape(shape).clone()
             offset += size

@@ -5,9 +5,11 @@ ClientApp read it in the simulation and in a real deployment (`flwr run --run-co
 """
 
 import json
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, replace
 
 from ichfed.errors import IchfedError
+from ichfed.federated.privacy import Privacy
 from ichfed.model.config import ModelSpec, TrainSpec
 
 STRATEGIES = ("cwt", "fedavg", "fedprox")
@@ -26,11 +28,25 @@ class Plan:
     round_timeout: float = 24 * 3600.0  # seconds to wait for a round's replies
     device: str = "auto"  # the sites' device (a deployed site may override it)
     resume: bool = False
+    privacy: Privacy | None = None  # site-level differential privacy (federated/privacy.py)
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
             raise IchfedError(f"unknown strategy '{self.strategy}'; choose from "
                               f"{', '.join(STRATEGIES)}")
+        if self.privacy and self.carry_optimizer:
+            raise IchfedError("--carry-optimizer with differential privacy: Adam's state "
+                              "would leave each site without noise")
+
+    def releases(self) -> int:
+        """Updates one site releases in a run of the most rounds (what a target epsilon is
+        spread over): every round with FedAvg and FedProx, its turns with cwt."""
+        rounds = self.train.max_epochs
+        return math.ceil(rounds / max(1, self.num_sites)) if self.strategy == "cwt" else rounds
+
+    def resolved_privacy(self) -> "Plan":
+        """With the noise multiplier a target epsilon asks for."""
+        return replace(self, privacy=self.privacy and self.privacy.resolved(self.releases()))
 
     def to_run_config(self) -> dict[str, str | int | float | bool]:
         return {"strategy": self.strategy, "model": json.dumps(self.model.to_dict()),
@@ -38,7 +54,8 @@ class Plan:
                 "sites": json.dumps(list(self.sites)), "num-sites": self.num_sites,
                 "carry-optimizer": self.carry_optimizer, "proximal-mu": self.proximal_mu,
                 "round-timeout": self.round_timeout, "device": self.device,
-                "resume": self.resume}
+                "resume": self.resume,
+                "privacy": json.dumps(self.privacy.to_dict() if self.privacy else None)}
 
     @classmethod
     def from_run_config(cls, config: dict) -> "Plan":
@@ -48,10 +65,17 @@ class Plan:
                    sites=tuple(json.loads(c.get("sites", "[]"))), num_sites=int(c["num-sites"]),
                    carry_optimizer=bool(c["carry-optimizer"]),
                    proximal_mu=float(c["proximal-mu"]), round_timeout=float(c["round-timeout"]),
-                   device=str(c["device"]), resume=bool(c["resume"]))
+                   device=str(c["device"]), resume=bool(c["resume"]),
+                   privacy=_privacy(json.loads(c.get("privacy", "null"))))
+
+
+def _privacy(data: dict | None) -> Privacy | None:
+    return None if data is None else Privacy.from_dict(data)
 
 
 def plan_from(context_config: dict, fallback: dict) -> Plan:
     """The run config Flower delivered, or the one the simulation baked into the app (Flower's
-    in-process simulation delivers an empty run config)."""
-    return Plan.from_run_config(context_config if "strategy" in context_config else fallback)
+    in-process simulation delivers an empty run config), with the noise a target epsilon asks
+    for (derived the same way at the coordinator and at the sites)."""
+    return Plan.from_run_config(context_config if "strategy" in context_config else fallback
+                                ).resolved_privacy()

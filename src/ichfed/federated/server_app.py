@@ -21,6 +21,7 @@ from flwr.supercore.inflatable.inflatable_utils import ObjectPushError
 from ichfed.errors import IchfedError
 from ichfed.federated.payload import pack, payload_bytes, problem_with, unpack
 from ichfed.federated.plan import Plan, plan_from
+from ichfed.federated.privacy import epsilon_spent
 from ichfed.federated.pulls import shorten
 from ichfed.federated.strategies import build_strategy
 from ichfed.model.bundle import load_weights, save_config, save_weights
@@ -190,9 +191,10 @@ def _calibrate(grid: Grid, plan: Plan, strategy, names: dict[int, str], settings
     if len(answers) < len(asks):
         raise IchfedError(f"{len(asks) - len(answers)} site(s) did not score the final model; "
                           f"its weights are in {plan.out}")
-    pooled = strategy.aggregate_evaluate(rnd, answers)
-    scans = sum(int(a.content["metrics"]["num-examples"]) for a in answers)
-    return {rule: float(pooled[rule_key(rule)]) for rule in RULES}, scans
+    metrics = [a.content["metrics"] for a in answers]  # pooled here: a private FedAvg
+    scans = sum(int(m["num-examples"]) for m in metrics)  # weighs its updates equally
+    return {rule: sum(float(m[rule_key(rule)]) * int(m["num-examples"]) for m in metrics) / scans
+            for rule in RULES}, scans
 
 
 def _round_messages(strategy, rnd: int, arrays: ArrayRecord, kept: ArrayRecord | None,
@@ -232,6 +234,21 @@ def _row(rnd: int, names: dict[int, str], trained: list[Message], replies: list[
             "bytes_received": sum(payload_bytes(r.content) for r in replies)}
 
 
+def _spend(plan: Plan, strategy, state: dict, trained: list[str]) -> dict:
+    """The epsilon (at the plan's delta) one site has spent so far, the most spent by any: by
+    Flower's accountant where the coordinator adds the noise (every site takes part in every
+    round), else counted from each site's own noised releases (cwt)."""
+    if plan.strategy != "cwt":
+        state["epsilon"] = strategy.epsilon()
+    else:
+        releases = state.setdefault("releases", {})
+        for site in trained:
+            releases[site] = releases.get(site, 0) + 1
+        state["epsilon"] = epsilon_spent(plan.privacy.noise_multiplier, max(releases.values()),
+                                         plan.privacy.delta)
+    return {"epsilon": round(state["epsilon"], 4)}
+
+
 def _pooled_validation(replies: list[Message]) -> float:
     """The sites' validation losses pooled by their numbers of validation patches."""
     metrics = [r.content["metrics"] for r in replies]
@@ -265,6 +282,8 @@ def run_federation(grid: Grid, plan: Plan, on_round: Callable[[dict], None] | No
         arrays, state = pack(saved["weights"]), {"pending": None, **saved["state"]}
         if saved["optimizer"] is not None:
             strategy.optimizer = pack(saved["optimizer"])
+        if getattr(strategy, "accountant", None) and state["round"]:  # the rounds released
+            strategy.accountant.compose(strategy.privacy_event(), state["round"])
     tspec = plan.train
     start = time.time() - state["seconds"]
     failures: dict[str, str] = {}  # the latest reason each site gave for failing
@@ -308,6 +327,9 @@ def run_federation(grid: Grid, plan: Plan, on_round: Callable[[dict], None] | No
             arrays = new if new is not None else arrays
             state["pending"] = _row(rnd, names, trained, replies, sent, train_metrics,
                                     time.time() - t0)
+            if plan.privacy:
+                state["pending"].update(_spend(plan, strategy, state, [
+                    names[r.metadata.src_node_id] for r in trained]))
             state["round"] = rnd
         state["seconds"] = time.time() - start
         _save_checkpoint(out, arrays, strategy, state)
@@ -320,6 +342,10 @@ def run_federation(grid: Grid, plan: Plan, on_round: Callable[[dict], None] | No
                "best_round": state["best_step"], "best_val_loss": round(state["best"], 5),
                "stopped": stopped, "seconds": round(state["seconds"], 1),
                "history": state["history"], **calibration}
+    if plan.privacy:  # the epsilon spent: None without noise (no guarantee)
+        spent = state.get("epsilon", 0.0)
+        summary["privacy"] = {**plan.privacy.to_dict(), "unit": "site",
+                              "spent_epsilon": None if spent == float("inf") else spent}
     save_config(out, model, plan.train.to_dict(), summary)
     (out / CHECKPOINT).unlink()
     return summary

@@ -8,6 +8,7 @@ from flwr.serverapp import Grid
 from flwr.serverapp.strategy import FedAvg, FedProx
 
 from ichfed.federated.plan import Plan
+from ichfed.federated.privacy import SITE_WEIGHT, SiteLevelDp
 
 
 class CyclicWeightTransfer(FedAvg):
@@ -43,12 +44,16 @@ class CyclicWeightTransfer(FedAvg):
         return content["arrays"], content["metrics"]
 
 
-def build_strategy(plan: Plan, order: list[int]) -> FedAvg:
-    """The plan's strategy over these nodes (ordered by site name)."""
+def build_strategy(plan: Plan, order: list[int]) -> FedAvg | SiteLevelDp:
+    """The plan's strategy over these nodes (ordered by site name); FedAvg and FedProx in
+    Flower's DP wrapper where the plan asks for privacy (cwt's is at the sites)."""
     n = len(order)
     if plan.strategy == "cwt":
         return CyclicWeightTransfer(order, plan.carry_optimizer)
     every = {"min_train_nodes": n, "min_evaluate_nodes": n, "min_available_nodes": n}
-    if plan.strategy == "fedprox":
-        return FedProx(proximal_mu=plan.proximal_mu, **every)
-    return FedAvg(**every)
+    # Flower's accountant needs equal weights: with noise, every site counts the same
+    if plan.privacy and plan.privacy.noise_multiplier > 0:
+        every["weighted_by_key"] = SITE_WEIGHT
+    strategy = (FedProx(proximal_mu=plan.proximal_mu, **every) if plan.strategy == "fedprox"
+                else FedAvg(**every))
+    return SiteLevelDp(strategy, plan.privacy, n) if plan.privacy else strategy

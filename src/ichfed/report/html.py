@@ -142,6 +142,28 @@ def training_curves(histories: dict[str, list[dict]]) -> str:
     return _png(fig)
 
 
+def privacy_plot(epsilons: dict[str, float], summary: list[dict], sites: list[str],
+                 reference: str = "fedavg") -> str:
+    """Mean Dice on each test site against the epsilon each private model spent (log axis),
+    with the same model without privacy as a dashed line per site."""
+    cell = {(r["model"], r["site"]): r["mean_dice"] for r in summary}
+    order = sorted(epsilons, key=epsilons.get)
+    fig, ax = plt.subplots(figsize=(6.5, 3.6))
+    for i, site in enumerate(sites):
+        colour = f"C{i}"
+        ax.plot([epsilons[m] for m in order], [cell.get((m, site), np.nan) for m in order],
+                "o-", color=colour, label=site)
+        if (reference, site) in cell:
+            ax.axhline(cell[(reference, site)], color=colour, linestyle="--", linewidth=0.8)
+    ax.set_xscale("log")
+    ax.set_xlabel("epsilon spent per site (delta as set; log scale)")
+    ax.set_ylabel("mean Dice")
+    ax.set_ylim(0, 1)
+    ax.set_title(f"private FedAvg (dots) and {reference} without privacy (dashed)", fontsize=9)
+    ax.legend(fontsize=7)
+    return _png(fig)
+
+
 def overlays(cases: list[dict]) -> str:
     """cases: {title, image, affine, truth, pred} for each panel (CT in a brain window)."""
     n = len(cases)
