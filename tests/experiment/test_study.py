@@ -167,7 +167,7 @@ def test_private_models_are_opt_in_and_named_by_their_noise(tmp_path):
         with pytest.raises(IchfedError, match="dp"):
             study_module.StudySpec(**bad)
     # the report's privacy section: Dice against the epsilon each private model spent
-    from ichfed.experiment import _privacy_section
+    from ichfed.experiment.privacy import privacy_section
 
     folders = {}
     for name, epsilon in (("fedavg-dp0.001", 3.9e6), ("fedavg-dp1", 15.2)):
@@ -178,6 +178,6 @@ def test_private_models_are_opt_in_and_named_by_their_noise(tmp_path):
             "spent_epsilon": epsilon, "delta": 1e-5}}}))
     summary = [{"model": m, "site": s, "mean_dice": d} for m, s, d in (
         ("fedavg", "nih", 0.6), ("fedavg-dp0.001", "nih", 0.4), ("fedavg-dp1", "nih", 0.0))]
-    [(title, body)] = _privacy_section(spec, folders, summary, ["nih"])
+    [(title, body)] = privacy_section(folders, summary, ["nih"])
     assert "epsilon" in title and body.count("<img") == 1 and "15.2" in body
-    assert _privacy_section(study_module.StudySpec(), {}, summary, ["nih"]) == []
+    assert privacy_section({"fedavg-dp2": tmp_path / "untrained"}, summary, ["nih"]) == []

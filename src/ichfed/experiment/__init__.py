@@ -9,6 +9,7 @@ from pathlib import Path
 from rich.console import Console
 
 from ichfed.device import cpu_description, resolve_device
+from ichfed.experiment.privacy import privacy_section
 from ichfed.experiment.repeats import combine_studies, findings_lines, mean_sd_cells
 from ichfed.experiment.sites import SiteEntry, parse_site, read_study_file
 from ichfed.experiment.study import (
@@ -139,7 +140,8 @@ def write_outputs(out: Path, spec: StudySpec, rows: list[dict], folders: dict[st
         ("Volumes: predicted against true, and Bland-Altman",
          report.volume_plots(rows, names, sites)),
         ("Training curves", report.training_curves(histories)),
-        *_privacy_section(spec, folders, summary, sites),
+        *privacy_section({dp_name(n): folders[dp_name(n)] for n in spec.dp_noise}, summary,
+                         sites),
         (f"The {multi} model: best, median and worst scan of each site",
          report.overlays(_overlay_cases(out, rows, multi, layout_tests))),
         (f"Paired Wilcoxon signed-rank tests (Dice, {multi} against each single-site model)",
@@ -153,29 +155,6 @@ def write_outputs(out: Path, spec: StudySpec, rows: list[dict], folders: dict[st
     report.write_report(out / "report.html", sections,
                         "ichfed study: multi-site hematoma segmentation on built-in hospitals")
     return summary
-
-
-def _privacy_section(spec: StudySpec, folders: dict[str, Path], summary: list[dict],
-                     sites: list[str]) -> list[tuple[str, str]]:
-    """The price of differential privacy, where the study trained private models."""
-    spent = {}
-    for name in (dp_name(n) for n in spec.dp_noise):
-        config = folders[name] / "config.json"
-        if config.exists():
-            privacy = json.loads(config.read_text())["summary"]["privacy"]
-            spent[name] = {"model": name, "noise_multiplier": privacy["noise_multiplier"],
-                           "clipping_norm": privacy["clipping_norm"],
-                           "epsilon": privacy["spent_epsilon"], "delta": privacy["delta"]}
-    if not spent:
-        return []
-    plot = report.privacy_plot({m: s["epsilon"] for m, s in spent.items()}, summary, sites)
-    for row in spent.values():
-        row.update(epsilon=f"{row['epsilon']:.3g}", noise_multiplier=f"{row['noise_multiplier']:g}")
-    note = ("<p class='note'>Site-level differential privacy: epsilon bounds what the model "
-            "reveals about any one hospital's whole contribution (RDP accounting, no "
-            "sampling). Epsilon above about 10 is no meaningful guarantee.</p>")
-    return [("Privacy: Dice against epsilon", plot + report.table_html(list(spent.values()))
-             + note)]
 
 
 def _findings_html(answers: dict) -> str:

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from ichfed.errors import IchfedError
-from ichfed.experiment.study import findings, first_multi_site, saved_settings
+from ichfed.experiment.privacy import privacy_section
+from ichfed.experiment.study import PRIVATE, findings, first_multi_site, saved_settings
 from ichfed.metrics.compare import paired_wilcoxon, summary_table
 from ichfed.report import html as report
 from ichfed.report.tables import read_csv, write_csv
@@ -179,6 +180,8 @@ def write_combined_report(path: Path, folders: dict[int, Path], means: dict[int,
         (f"Mean Dice over {len(means)} model seeds (SD of the seeds' means), models by test "
          "site", report.grid_html(mean_sd_cells(summary), names, sites) + note),
         ("Each seed's mean Dice", report.seed_means_plot(means, names, sites)),
+        *privacy_section({n: Path(folders[next(iter(means))]) / "models" / n for n in names
+                          if n.startswith(PRIVATE)}, summary, sites),
         ("Paired Wilcoxon signed-rank tests on each scan's Dice averaged over the seeds",
          report.table_html(tests) if tests else "<p>Only one model in these studies.</p>"),
         ("Summary per model and site", report.table_html(summary)),

@@ -41,6 +41,7 @@ from ichfed.train import train_sites
 CPU_STUDY = {"features": (8, 16, 32, 64, 128, 8), "lesion_patches": 32, "max_minutes": 0.0}
 CPU_SITE_EPOCHS = 14
 KINDS = ("single", "cwt", "fedavg", "pooled", "threshold")
+PRIVATE = "fedavg-dp"  # the kind, and the name's start, of FedAvg models with DP (dp_name)
 # How many built-in scans, and of which size: "demo" for a 2-core CPU (reduced-size scans),
 # "paper" as in the paper's journal version (two training sites of about 65 full-size scans,
 # about half to train, two holdout sites of about 20), for a GPU
@@ -124,7 +125,7 @@ class StudySpec:
 
 def dp_name(noise: float) -> str:
     """The study's name for the FedAvg model with this noise multiplier."""
-    return f"fedavg-dp{noise:g}"
+    return f"{PRIVATE}{noise:g}"
 
 
 def scaled(settings: dict) -> dict:
@@ -145,8 +146,8 @@ def models(spec: StudySpec) -> list[tuple[str, str]]:
     FedAvg models (kind fedavg-dp) whenever the study names their noise."""
     singles = [(f"single-{name}", "single") for name in spec.train_sites]
     every = [*singles, ("cwt", "cwt"), ("fedavg", "fedavg"), ("pooled", "pooled"),
-             ("threshold", "threshold"), *[(dp_name(n), "fedavg-dp") for n in spec.dp_noise]]
-    return [(name, kind) for name, kind in every if kind in spec.kinds or kind == "fedavg-dp"]
+             ("threshold", "threshold"), *[(dp_name(n), PRIVATE) for n in spec.dp_noise]]
+    return [(name, kind) for name, kind in every if kind in spec.kinds or kind == PRIVATE]
 
 
 def gather_sites(out: Path, spec: StudySpec) -> dict[str, dict[str, Path]]:
@@ -171,7 +172,7 @@ def train_model(out: Path, name: str, kind: str, spec: StudySpec, train: dict[st
                     resume=resume, on_epoch=on_epoch)
     elif kind == "pooled":
         train_sites(roots, folder, model_spec, tspec, device, resume=resume, on_epoch=on_epoch)
-    elif kind in ("cwt", "fedavg", "fedavg-dp"):
+    elif kind in ("cwt", "fedavg", PRIVATE):
         privacy = next((spec.privacy(n) for n in spec.dp_noise if dp_name(n) == name), None)
         run_plan(Plan(strategy=kind.removesuffix("-dp"), model=model_spec, train=tspec,
                       out=str(folder), sites=tuple(map(str, roots)), num_sites=len(roots),

@@ -246,7 +246,7 @@ def _spend(plan: Plan, strategy, state: dict, trained: list[str]) -> dict:
             releases[site] = releases.get(site, 0) + 1
         state["epsilon"] = epsilon_spent(plan.privacy.noise_multiplier, max(releases.values()),
                                          plan.privacy.delta)
-    return {"epsilon": round(state["epsilon"], 4)}
+    return {"epsilon": round(state["epsilon"], 4), "delta": plan.privacy.delta}
 
 
 def _pooled_validation(replies: list[Message]) -> float:

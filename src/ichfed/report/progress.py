@@ -128,7 +128,8 @@ def expected_epochs(done: int, seconds: float, last: float, max_epochs: int,
 def epoch_info(row: dict) -> str:
     """An epoch's or a round's losses (and a round's sites) in a few words."""
     sites = f"{row['sites']}: " if "sites" in row else ""
-    return f"{sites}train {row['train_loss']:.4f} val {row['val_loss']:.4f}"
+    spent = f" epsilon {row['epsilon']:.3g}" if "epsilon" in row else ""
+    return f"{sites}train {row['train_loss']:.4f} val {row['val_loss']:.4f}{spent}"
 
 
 @contextmanager
