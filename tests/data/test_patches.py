@@ -45,3 +45,27 @@ def test_the_skull_outside_the_brain_is_left_as_it_is():
                     lambda p: coarser(p, brain, np.random.default_rng(4), (8.0, 1.0), share=1.0)):
         out = augment(x)
         assert torch.equal(out[~brain], x[~brain]) and not torch.equal(out[brain], x[brain])
+
+
+def test_a_typed_patch_set_serves_the_type_codes_as_a_second_target_channel():
+    from ichfed.data.patches import PatchSet
+    from ichfed.data.prepare import PreparedScan
+
+    def scan(code: int | None) -> PreparedScan:
+        label = np.zeros((24, 24, 3), np.uint8)
+        label[8:14, 8:14, 1] = 1
+        brain = np.zeros_like(label, bool)
+        brain[2:22, 2:22] = True
+        return PreparedScan(np.where(brain, 0.2, 0).astype(np.float32), brain, label,
+                            None, 0.001, None, (1.0, 1.0, 5.0),
+                            None if code is None else label * code)
+
+    typed = PatchSet([scan(2), scan(None)], 16, 4, 0, torch.device("cpu"),
+                     types=True)
+    (x, y), = typed.batches(64)
+    assert y.shape[1] == 2
+    assert set(y[:, 1][y[:, 0] > 0].unique().tolist()) == {0.0, 2.0}  # 0: the untyped scan's
+    assert (y[:, 1][y[:, 0] == 0] == 0).all() and (y[:, 1] == 2).any()
+    plain = PatchSet([scan(2)], 16, 4, 0, torch.device("cpu"))
+    (_, y), = plain.batches(64)
+    assert y.shape[1] == 1

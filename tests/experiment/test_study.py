@@ -1,5 +1,7 @@
 """A tiny study end to end: every output file, summary numbers recomputed from the per-scan
-results, a rerun that skips finished stages, and the report rendered by headless Chromium."""
+results, a rerun that skips finished stages, and the report rendered by headless Chromium.
+Its models are typed (`labels=types`, on typed built-in sites): the same study, with each
+model's bleed types scored too."""
 
 import csv
 import json
@@ -14,7 +16,7 @@ from typer.testing import CliRunner
 from ichfed.cli import app
 from ichfed.errors import IchfedError
 from ichfed.experiment import study as study_module
-from ichfed.infer.predict import segment_prepared
+from ichfed.infer.predict import segmentation
 from ichfed.metrics.evaluate import summarize
 from ichfed.preprocess.resample import plan_grid
 
@@ -35,7 +37,8 @@ def study(tmp_path_factory):
     out = tmp_path_factory.mktemp("study") / "run"
     args = ["experiment", "--out", str(out), "--train-cases", "3", "--test-cases", "2",
             "--set", "max_epochs=2", "--set", "max_minutes=0", "--set", "features=[4,4,8,8,16,4]",
-            "--set", "patch=32", "--set", "lesion_patches=4", "--device", "cpu",
+            "--set", "patch=32", "--set", "lesion_patches=4", "--set", "labels=types",
+            "--device", "cpu",
             "--models", "single,cwt,pooled,threshold"]  # fedavg: tests/federated
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
@@ -54,6 +57,11 @@ def test_every_output_is_written(study):
     rows = _rows(out / "results.csv")
     assert {r["model"] for r in rows} == MODELS and {r["site"] for r in rows} == SITES
     assert len(rows) == len(MODELS) * len(SITES) * 2
+    typed = _rows(out / "types.csv")  # every model but the threshold floor, on every site
+    assert {(r["model"], r["site"], r["case"]) for r in typed} == {
+        (r["model"], r["site"], r["case"]) for r in rows if r["model"] != "threshold"}
+    assert (out / "predictions" / "cwt" / "nih" / f"{typed[0]['case']}_types.nii.gz").is_file()
+    assert "Bleed types: Dice per type" in (out / "report.html").read_text()
     tests = _rows(out / "wilcoxon.csv")
     assert {(t["model"], t["versus"]) for t in tests} == {("cwt", "single-nih"),
                                                         ("cwt", "single-vumc")}
@@ -99,11 +107,11 @@ def test_each_model_is_evaluated_at_its_own_pixel_size(study, tmp_path, monkeypa
     def recording(prep, model, device):
         seen.append(prep.grid == plan_grid(prep.canonical.data.shape, prep.canonical.spacing,
                                            model.spec.working_mm))
-        return segment_prepared(prep, model, device)
+        return segmentation(prep, model, device)
 
-    monkeypatch.setattr(study_module, "segment_prepared", recording)
+    monkeypatch.setattr(study_module, "segmentation", recording)
     study_module.evaluate_all(tmp_path, study_module.StudySpec(kinds=("single",)),
-                              {"vumc": out / "data" / "vumc-test"},
+                              {"vumc": out / "data" / "vumc-test-types"},
                               {m: out / "models" / m for m in singles}, CPU)
     assert len(seen) == 2 * 2 and all(seen)  # two models on two scans
 

@@ -19,6 +19,7 @@ from ichfed.model.bundle import LoadedModel
 from ichfed.model.config import ModelSpec
 from ichfed.model.postprocess import keep_components
 from tests.helpers import (
+    make_site,
     save_nifti,
     tiny_head,
     tiny_lesion,
@@ -202,3 +203,85 @@ def test_dicom_seg_holds_the_predicted_mask(tmp_path, tiny_model):
                                  "--out", str(tmp_path / "out2"), "--dicom-seg"])
     assert result.exit_code == 1 and "needs a DICOM series folder" in result.stderr
     assert not (tmp_path / "out2").exists()
+
+
+class BrightTypes(torch.nn.Module):
+    """A typed stand-in: blood above 55 HU (channel 0), subdural above 90 HU, else
+    intraparenchymal (the type channels, codes 2 and 4)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        centre = x[:, x.shape[1] // 2: x.shape[1] // 2 + 1]
+        out = torch.full((x.shape[0], 6, *x.shape[2:]), -10.0)
+        out[:, :1] = (centre - 55 / 150) * 200
+        out[:, 2:3] = (centre - 90 / 150) * 200
+        out[:, 4] = 0.0
+        return out
+
+
+def _two_bleeds() -> tuple[np.ndarray, np.ndarray]:
+    """The tiny head with a brighter second bleed; its map of types (2 bright, 4 faint)."""
+    vol = tiny_head()
+    vol[30:36, 15:25, 4:8] = 120.0
+    blood = tiny_lesion(vol)
+    return vol, np.where(blood > 0, np.where(vol > 90, 2, 4), 0).astype(np.uint8)
+
+
+@pytest.mark.parametrize("affine", [RAS, LPS], ids=["RAS", "LPS"])
+@pytest.mark.parametrize("working_mm", [None, 0.6], ids=["own-grid", "resampled"])
+def test_a_typed_models_types_land_on_the_anatomy(tmp_path, affine, working_mm):
+    from ichfed.data.prepare import prepare_scan
+    from ichfed.infer.predict import segmentation
+
+    vol, truth = _two_bleeds()
+    spec = ModelSpec(features=SPEC.features, hu_window=(0.0, 150.0), hu_scale=1 / 150,
+                     min_component_voxels=5, labels="types", inplane_mm=working_mm)
+    ct = read_ct(save_nifti(vol, affine, tmp_path / "scan.nii.gz"))
+    model = LoadedModel(BrightTypes(), spec, {})
+    found = segmentation(prepare_scan(ct, spec), model, torch.device("cpu"))
+    assert found.types.shape == vol.shape
+    assert np.array_equal(found.types > 0, found.mask > 0)  # a type for every mask voxel
+    assert (found.types[truth == 2] == 2).mean() > 0.9
+    assert (found.types[truth == 4] == 4).mean() > 0.9
+    stats = lesion_stats(found.mask, ct.voxel_ml, found.types)
+    assert stats["subdural_ml"] + stats["intraparenchymal_ml"] == pytest.approx(
+        stats["volume_ml"], abs=1e-3)
+
+
+def test_a_typed_model_trains_predicts_types_and_evaluate_scores_them(tmp_path):
+    site = tmp_path / "site"
+    for c in range(3):
+        vol, types = _two_bleeds() if c == 0 else (tiny_head(seed=c), None)
+        types = types if types is not None else 2 * tiny_lesion(vol)
+        save_nifti(vol, RAS, site / "images" / f"c{c}.nii.gz")
+        save_nifti(types, RAS, site / "masks" / f"c{c}.nii.gz")
+    (site / "site.json").write_text(json.dumps({"labels": "types"}))
+    tiny = ["--set", "features=[4,4,8,8,16,4]", "--set", "patch=32", "--set",
+            "lesion_patches=8", "--set", "batch_size=8", "--set", "max_epochs=1"]
+    result = runner.invoke(app, ["train", str(site), "--out", str(tmp_path / "model"),
+                                 "--device", "cpu", "--set", "labels=types", *tiny])
+    assert result.exit_code == 0, result.output
+    config = json.loads((tmp_path / "model" / "config.json").read_text())
+    assert config["model"]["labels"] == "types"
+    images = sorted((site / "images").glob("*.nii.gz"))
+    result = runner.invoke(app, ["predict", *map(str, images), "--model",
+                                 str(tmp_path / "model"), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    header = (tmp_path / "out" / "volumes.csv").read_text().splitlines()[0]
+    assert header == ("case,volume_ml,components,largest_component_ml,epidural_ml,subdural_ml,"
+                      "subarachnoid_ml,intraparenchymal_ml,intraventricular_ml")
+    types = nib.load(tmp_path / "out" / "c0_types.nii.gz")
+    assert types.shape == nib.load(tmp_path / "out" / "c0_mask.nii.gz").shape
+    assert set(np.unique(np.asarray(types.dataobj))) <= {0, 1, 2, 3, 4, 5}
+    result = runner.invoke(app, ["evaluate", "--pred", str(tmp_path / "out"), "--truth",
+                                 str(site)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "out" / "evaluation_summary.json").read_text())
+    assert summary["subdural_scans"] == 3 and summary["intraparenchymal_scans"] == 1
+    assert "subdural_dice" in (tmp_path / "out" / "evaluation.csv").read_text()
+    # a binary model cannot be trained as typed on sites without types
+    plain = tmp_path / "plain"
+    make_site(plain, n=2)
+    result = runner.invoke(app, ["train", str(plain), "--out", str(tmp_path / "m2"),
+                                 "--device", "cpu", "--set", "labels=types", *tiny])
+    assert result.exit_code == 1
+    assert "labels bleed types" in result.output and not (tmp_path / "m2").exists()

@@ -17,8 +17,8 @@ class _LeftBiased(torch.nn.Module):
 
 def test_mirroring_averages_the_slice_and_its_left_right_mirror():
     image = np.zeros((32, 16, 3), np.float32)  # X (left-right) is a multiple of 16: no padding
-    plain = probabilities(_LeftBiased(), image, 2, torch.device("cpu"))
-    mirrored = probabilities(_LeftBiased(), image, 2, torch.device("cpu"), mirror=True)
+    plain, _ = probabilities(_LeftBiased(), image, 2, torch.device("cpu"))
+    mirrored, _ = probabilities(_LeftBiased(), image, 2, torch.device("cpu"), mirror=True)
     assert plain[:16].min() > 0.99 and plain[16:].max() < 0.01
     np.testing.assert_allclose(mirrored, 0.5, atol=1e-6)  # each side seen once as 'bleed'
     np.testing.assert_allclose(mirrored, (plain + plain[::-1]) / 2, atol=1e-6)

@@ -86,7 +86,8 @@ class PatchSet:
     hard negatives to the next draw. With `sharp_rim_mm`, patches centred on bleed within that
     rim inside the skull are never shown coarser: blurred, a thin crescent along the inner
     table is the skull's own partial-volume ramp, so showing it labelled as bleed teaches that
-    a coarse scanner's rim is bleed.
+    a coarse scanner's rim is bleed. With `types` (a typed model), the targets get a second
+    channel: each bleed voxel's type code where its scan's masks give types, else 0.
     """
 
     def __init__(self, scans: list[PreparedScan], patch: int, n_lesion: int, seed: int,
@@ -94,7 +95,8 @@ class PatchSet:
                  edge_mm: float = 0.0, augment: bool = False,
                  bone: tuple[float, float] | None = None, missed_rim_mm: float = 0.0,
                  sharp_rim_mm: float = 0.0,
-                 intensity: tuple[float, float, float, float] | None = None) -> None:
+                 intensity: tuple[float, float, float, float] | None = None,
+                 types: bool = False) -> None:
         half = patch // 2
         self.patch, self.context, self.augment, self.bone = patch, context, augment, bone
         self.intensity = intensity
@@ -110,7 +112,8 @@ class PatchSet:
                                        edge[box] if edge is not None else None))
             rims = [brain_edge(scan.brain, scan.spacing, mm)[box] if mm else None
                     for mm in (missed_rim_mm, sharp_rim_mm)]
-            crops.append((scan.image[box], scan.label[box], scan.brain[box], *rims))
+            codes = scan.types[box] if types and scan.types is not None else None
+            crops.append((scan.image[box], scan.label[box], scan.brain[box], *rims, codes))
         self.centres = self._draw(np.random.default_rng(seed))
         shape = np.max([c[0].shape for c in crops], axis=0) if crops else np.zeros(3, int)
         size = (len(crops), shape[0] + 2 * half, shape[1] + 2 * half, shape[2] + 2 * context)
@@ -124,8 +127,9 @@ class PatchSet:
         # bleed within the `sharp_rim_mm` rim: patches centred there stay sharp (None: off)
         self.sharp = (torch.zeros(size, dtype=torch.bool, device=device) if sharp_rim_mm
                       else None)
+        self.types = torch.zeros(size, dtype=torch.uint8, device=device) if types else None
         self.depth = [image.shape[2] for image, *_ in crops]
-        for index, (image, label, brain, rim, sharp_rim) in enumerate(crops):
+        for index, (image, label, brain, rim, sharp_rim, codes) in enumerate(crops):
             x, y, z = image.shape
             inner = (index, slice(half, half + x), slice(half, half + y),
                      slice(context, context + z))
@@ -136,6 +140,8 @@ class PatchSet:
                 self.minable[inner] = torch.from_numpy((label > 0) & ~rim)
             if self.sharp is not None:
                 self.sharp[inner] = torch.from_numpy((label > 0) & sharp_rim)
+            if codes is not None:
+                self.types[inner] = torch.from_numpy(codes)
         self.offsets = torch.arange(patch, device=device)
         self.slab = torch.arange(2 * context + 1, device=device)
 
@@ -208,7 +214,10 @@ class PatchSet:
             s = s[:, None, None, None]
             kk = (k[:, None] + self.slab)[:, None, None, :]
             x = self.images[s, ii, jj, kk].permute(0, 3, 1, 2)
-            y = self.labels[s, ii, jj, (k + self.context)[:, None, None, None]]
+            centre = (k + self.context)[:, None, None, None]
+            y = self.labels[s, ii, jj, centre]
+            if self.types is not None:
+                y = torch.cat([y, self.types[s, ii, jj, centre]], dim=3)
             y = y.permute(0, 3, 1, 2).float()
             if flips is not None:  # axis 2 is the canonical left-right axis
                 flip = flips[start:start + batch_size, None, None, None]

@@ -4,7 +4,7 @@ import hashlib
 import json
 import os
 import pickle
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -14,11 +14,12 @@ from ichfed import __version__
 from ichfed.errors import IchfedError
 from ichfed.io import CTVolume, open_site, read_ct
 from ichfed.io.align import read_case_mask
+from ichfed.io.labels import label_set
 from ichfed.io.reader import to_canonical_spacing
 from ichfed.model.config import ModelSpec
 from ichfed.preprocess import Canonical, brain_mask, to_canonical
 from ichfed.preprocess.brainmask import CORTEX_HU
-from ichfed.preprocess.resample import Grid, mask_to_work, plan_grid, to_work
+from ichfed.preprocess.resample import Grid, codes_to_work, mask_to_work, plan_grid, to_work
 
 
 @dataclass
@@ -27,11 +28,14 @@ class PreparedScan:
 
     image: np.ndarray  # (X, Y, Z) float32, network input values, 0 outside the brain
     brain: np.ndarray  # (X, Y, Z) bool
-    label: np.ndarray | None  # (X, Y, Z) uint8, when known
+    label: np.ndarray | None  # (X, Y, Z) uint8 0/1 (blood), when known
     canonical: Canonical  # the scan in canonical order on its own grid
     voxel_ml: float  # of the scan's own grid
     grid: Grid  # canonical own grid <-> working grid
     spacing: tuple[float, float, float]  # of the working grid (mm)
+    # (X, Y, Z) uint8 bleed-type codes (io/labels.py) where `label` is set, for a typed model
+    # when the scan's site labels types; None otherwise
+    types: np.ndarray | None = None
 
 
 def normalise(hu: np.ndarray, brain: np.ndarray, spec: ModelSpec) -> np.ndarray:
@@ -66,7 +70,9 @@ def preprocessing(spec: ModelSpec) -> tuple:
 
 def prepare_scan(ct: CTVolume, spec: ModelSpec, mask: np.ndarray | None = None,
                  device: torch.device | None = None) -> PreparedScan:
-    """The scan on the model's working grid; the brain mask on `device` when that is a GPU."""
+    """The scan on the model's working grid; the brain mask on `device` when that is a GPU.
+    For a typed model, `mask`'s codes are kept as `types` (which `load_site_scans` drops again
+    for a binary site, where 1 means blood, not epidural)."""
     can = to_canonical(ct.data, ct.affine)
     grid = plan_grid(can.data.shape, can.spacing, spec.working_mm, spec.working_slice_mm)
     hu = to_work(can.data, grid)
@@ -74,11 +80,14 @@ def prepare_scan(ct: CTVolume, spec: ModelSpec, mask: np.ndarray | None = None,
                else (spec.working_mm, spec.working_mm))
     spacing = (*inplane, can.spacing[2] * grid.slab)
     brain = brain_mask(hu, spacing, device)
-    label = None
+    label = types = None
     if mask is not None:
-        label = mask_to_work(to_canonical(mask, ct.affine).data > 0, grid).astype(np.uint8)
+        codes = to_canonical(mask, ct.affine).data
+        label = mask_to_work(codes > 0, grid).astype(np.uint8)
+        if spec.typed:
+            types = codes_to_work(codes.astype(np.uint8), grid, label > 0)
     return PreparedScan(normalise(hu, brain, spec), brain, label, can, ct.voxel_ml, grid,
-                        tuple(float(s) for s in spacing))
+                        tuple(float(s) for s in spacing), types)
 
 
 def site_spacings(root: str | Path) -> list[tuple[float, float]]:
@@ -105,7 +114,7 @@ def _cached(site, spec: ModelSpec, cache: Path) -> list[PreparedScan]:
     """Keyed by the files' names, sizes and times and by the preprocessing settings."""
     key = hashlib.sha256(json.dumps([
         __version__, str(Path(site.root).resolve()), spec.hu_window, spec.hu_scale,
-        spec.inplane_mm, spec.slice_mm, spec.skull_context,
+        spec.inplane_mm, spec.slice_mm, spec.skull_context, spec.labels,
         [(str(p), p.stat().st_size, p.stat().st_mtime_ns)
          for c in site.labelled for p in (c.image, c.mask)]], default=str).encode()).hexdigest()
     path = cache / f"{key[:32]}.pkl"
@@ -122,9 +131,13 @@ def _cached(site, spec: ModelSpec, cache: Path) -> list[PreparedScan]:
 
 
 def _prepare_all(site, spec: ModelSpec) -> list[PreparedScan]:
-    scans = []
+    scans, values = [], set()
     for case in site.labelled:
         ct = read_ct(case.image)
         mask, _ = read_case_mask(case.mask, ct)  # on the image's grid, or one line
         scans.append(prepare_scan(ct, spec, mask))
+        if spec.typed and site.labels is None:
+            values.update(int(v) for v in np.unique(mask))
+    if spec.typed and label_set(site.labels, values) == "binary":
+        scans = [replace(scan, types=None) for scan in scans]
     return scans

@@ -9,6 +9,7 @@ from pathlib import Path
 from rich.console import Console
 
 from ichfed.device import cpu_description, resolve_device
+from ichfed.experiment.bleed_types import types_section
 from ichfed.experiment.privacy import privacy_section
 from ichfed.experiment.repeats import combine_studies, findings_lines, mean_sd_cells
 from ichfed.experiment.sites import SiteEntry, parse_site, read_study_file
@@ -139,6 +140,7 @@ def write_outputs(out: Path, spec: StudySpec, rows: list[dict], folders: dict[st
         ("Dice per scan", report.dice_boxplots(rows, names, sites)),
         ("Volumes: predicted against true, and Bland-Altman",
          report.volume_plots(rows, names, sites)),
+        *types_section(out),
         ("Training curves", report.training_curves(histories)),
         *privacy_section({dp_name(n): folders[dp_name(n)] for n in spec.dp_noise}, summary,
                          sites),

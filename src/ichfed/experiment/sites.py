@@ -121,8 +121,8 @@ def check_sites(entries: tuple[SiteEntry, ...]) -> None:
             raise IchfedError(f"site {entry.name} ({entry.path}): no case has a mask")
 
 
-def _synth_job(root: str, site: str, seed: int, index: int, size: str) -> str:
-    return write_case(Path(root), BUILTIN[site], seed, index, size)
+def _synth_job(root: str, site: str, seed: int, index: int, size: str, labels: str) -> str:
+    return write_case(Path(root), BUILTIN[site], seed, index, size, labels)
 
 
 def _clear(root: Path) -> None:
@@ -172,21 +172,23 @@ def _link_site(root: Path, name: str, source, cases: list[str]) -> Path:
 
 
 def gather(out: Path, entries: tuple[SiteEntry, ...], seed: int, test_fraction: float,
-           cases: tuple[int, int, int] = (20, 8, 8), size: str = "reduced"
-           ) -> dict[str, dict[str, Path]]:
+           cases: tuple[int, int, int] = (20, 8, 8), size: str = "reduced",
+           labels: str = "binary") -> dict[str, dict[str, Path]]:
     """{"train": {site: folder}, "test": {site: folder}}: built-in sites synthesized (in
     parallel; `cases`: train and test scans of a training site, test scans of a holdout
-    site), user training sites split and linked, user holdout sites used in place."""
+    site; `labels="types"`: with masks of bleed types, in folders of their own), user
+    training sites split and linked, user holdout sites used in place."""
     train_cases, test_cases, holdout_cases = cases
     layout: dict[str, dict[str, Path]] = {"train": {}, "test": {}}
     jobs = {}
+    typed = "-types" if labels == "types" else ""
     for e in entries:
         if e.builtin is None:
             continue
         if e.role == "train":
-            jobs[(e.name, "train")] = (out / "data" / f"{e.name}-train", e.builtin, train_cases,
-                                       0)
-        jobs[(e.name, "test")] = (out / "data" / f"{e.name}-test", e.builtin,
+            jobs[(e.name, "train")] = (out / "data" / f"{e.name}-train{typed}", e.builtin,
+                                       train_cases, 0)
+        jobs[(e.name, "test")] = (out / "data" / f"{e.name}-test{typed}", e.builtin,
                                   test_cases if e.role == "train" else holdout_cases,
                                   TEST_FIRST_INDEX)
     todo = {k: v for k, v in jobs.items() if not (v[0] / "site.json").exists()}
@@ -197,11 +199,11 @@ def gather(out: Path, entries: tuple[SiteEntry, ...], seed: int, test_fraction: 
              for index in range(first, first + n)]
     if scans:  # one scan a job: a full-size scan takes seconds, a site of them minutes
         with ProcessPoolExecutor(max(1, min(len(scans), os.cpu_count() or 1))) as pool:
-            for future in [pool.submit(_synth_job, root, profile, seed, index, size)
+            for future in [pool.submit(_synth_job, root, profile, seed, index, size, labels)
                            for root, profile, index in scans]:
                 future.result()
         for root, profile, *_ in todo.values():
-            finish_site(root, BUILTIN[profile])
+            finish_site(root, BUILTIN[profile], labels)
     for (name, role), (root, *_) in jobs.items():
         layout[role][name] = root
     for e in entries:

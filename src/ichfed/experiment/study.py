@@ -24,10 +24,12 @@ from ichfed.experiment.sites import DEFAULT_SITES, SiteEntry, check_sites, gathe
 from ichfed.federated import run_plan
 from ichfed.federated.plan import Plan
 from ichfed.federated.privacy import DEFAULT_CLIP, Privacy
-from ichfed.infer.predict import segment_prepared
+from ichfed.infer.predict import segmentation
 from ichfed.io import open_site, read_ct, write_mask
 from ichfed.io.align import read_case_mask
+from ichfed.io.labels import label_set
 from ichfed.metrics.evaluate import case_metrics
+from ichfed.metrics.types import type_metrics
 from ichfed.model.bundle import load_model
 from ichfed.model.checkpoint import CHECKPOINT
 from ichfed.model.config import ModelSpec, TrainSpec, preset
@@ -153,7 +155,8 @@ def models(spec: StudySpec) -> list[tuple[str, str]]:
 def gather_sites(out: Path, spec: StudySpec) -> dict[str, dict[str, Path]]:
     check_sites(spec.sites)
     return gather(out, spec.sites, spec.seed, spec.test_fraction,
-                  (spec.train_cases, spec.test_cases, spec.holdout_cases), spec.size)
+                  (spec.train_cases, spec.test_cases, spec.holdout_cases), spec.size,
+                  spec.specs()[0].labels)
 
 
 def train_model(out: Path, name: str, kind: str, spec: StudySpec, train: dict[str, Path],
@@ -202,7 +205,8 @@ def evaluate_all(out: Path, spec: StudySpec, tests: dict[str, Path], folders: di
                  device: torch.device, on_case=None) -> list[dict]:
     """Every model on every test scan, as `ichfed predict` would; each scan is read once and
     prepared once for all the networks with the same preprocessing (pixel size, window).
-    Writes predictions/<model>/<site>/<case>_mask.nii.gz and results.csv."""
+    Writes predictions/<model>/<site>/<case>_mask.nii.gz and results.csv; typed models also
+    <case>_types.nii.gz and, on sites that label types, types.csv (metrics/types.py)."""
     if (out / "results.csv").exists():
         from ichfed.report.tables import read_csv
 
@@ -211,27 +215,42 @@ def evaluate_all(out: Path, spec: StudySpec, tests: dict[str, Path], folders: di
     baselines = {n: ThresholdBaseline(**json.loads((f / "baseline.json").read_text())["baseline"])
                  for n, f in folders.items() if (f / "baseline.json").exists()}
     specs = {preprocessing(m.spec): m.spec for m in nets.values()}
-    rows = []
+    rows, typed_rows = [], []
     for site, root in tests.items():
         role = "train site" if site in spec.train_sites else "holdout"
-        for case in open_site(root).labelled:
+        test_site, site_rows, values = open_site(root), [], set()
+        for case in test_site.labelled:
             ct = read_ct(case.image)
             truth, affine = read_case_mask(case.mask, ct)[0], ct.affine
+            values.update(int(v) for v in np.unique(truth))
             prepared = {key: prepare_scan(ct, spec, device=device) for key, spec in specs.items()}
-            masks = {n: segment_prepared(prepared[preprocessing(m.spec)], m, device)
+            found = {n: segmentation(prepared[preprocessing(m.spec)], m, device)
                      for n, m in nets.items()}
+            masks = {n: f.mask for n, f in found.items()}
             masks.update({n: b.predict(ct) for n, b in baselines.items()})
             for name, mask in masks.items():
-                write_mask(mask, ct, out / "predictions" / name / site / f"{case.name}_mask.nii.gz")
-                rows.append({"model": name, "site": site, "role": role, "case": case.name,
-                             **case_metrics(mask, truth, affine)})
+                folder = out / "predictions" / name / site
+                write_mask(mask, ct, folder / f"{case.name}_mask.nii.gz")
+                key = {"model": name, "site": site, "role": role, "case": case.name}
+                rows.append({**key, **case_metrics(mask, truth, affine)})
+                if name in found and found[name].types is not None:
+                    write_mask(found[name].types, ct, folder / f"{case.name}_types.nii.gz")
+                    site_rows.append({**key, **type_metrics(found[name].types, truth,
+                                                            ct.voxel_ml)})
             if on_case:
                 on_case()
+        if label_set(test_site.labels, values) == "types":  # a binary site's 1 is blood
+            typed_rows += site_rows
     order = [n for n, _ in models(spec)]
-    rows.sort(key=lambda r: (order.index(r["model"]) if r["model"] in order else 99,
-                             list(tests).index(r["site"]), r["case"]))
-    write_csv(rows, out / "results.csv")
-    return rows
+
+    def place(r: dict) -> tuple:
+        return (order.index(r["model"]) if r["model"] in order else 99,
+                list(tests).index(r["site"]), r["case"])
+
+    if typed_rows:
+        write_csv(sorted(typed_rows, key=place), out / "types.csv")
+    write_csv(sorted(rows, key=place), out / "results.csv")
+    return sorted(rows, key=place)
 
 
 def first_multi_site(names: list[str]) -> str:

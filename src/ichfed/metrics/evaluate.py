@@ -16,7 +16,9 @@ from scipy import stats
 from ichfed.errors import IchfedError, InputError
 from ichfed.io import open_site, read_mask
 from ichfed.io.align import align_mask, describe
+from ichfed.io.labels import label_set
 from ichfed.metrics.overlap import dice
+from ichfed.metrics.types import TYPE_COLUMNS, summarize_types, type_metrics
 
 SURFACE_TOLERANCE_MM = 1.0
 
@@ -102,10 +104,12 @@ def summarize(rows: list[dict]) -> dict:
 def evaluate_folder(pred_dir: str | Path, truth_root: str | Path) -> tuple[list[dict], dict]:
     """Compare PRED/<case>_mask.nii.gz with SITE/masks/<case>.nii.gz for the labelled cases that
     have a prediction: a user often predicts only a site's test cases. The summary names the
-    labelled cases left out, so a forgotten prediction is seen, not averaged away."""
+    labelled cases left out, so a forgotten prediction is seen, not averaged away. Where a
+    typed model's PRED/<case>_types.nii.gz meet a site whose masks give types, the rows and the
+    summary also hold each type's agreement (metrics/types.py)."""
     pred_dir = Path(pred_dir)
     site = open_site(truth_root)
-    rows, left_out = [], []
+    rows, left_out, values = [], [], set()
     for case in site.labelled:
         pred_path = pred_dir / f"{case.name}_mask.nii.gz"
         if not pred_path.exists():
@@ -120,9 +124,19 @@ def evaluate_folder(pred_dir: str | Path, truth_root: str | Path) -> tuple[list[
                                         f" is not the truth mask's "
                                         f"({describe(truth.shape, affine)})") from None
         rows.append({"case": case.name, **case_metrics(pred, truth, pred_affine)})
+        values.update(int(v) for v in np.unique(truth))
+        types_path = pred_dir / f"{case.name}_types.nii.gz"
+        if types_path.exists():
+            pred_types, _ = read_mask(types_path)
+            voxel_ml = abs(float(np.linalg.det(pred_affine[:3, :3]))) / 1000
+            rows[-1].update(type_metrics(pred_types, truth, voxel_ml))
     if not site.labelled:
         raise IchfedError(f"{truth_root}: no labelled cases to evaluate")
     if not rows:
         raise InputError(pred_dir, f"no <case>_mask.nii.gz for any of the {len(left_out)} "
                                    f"labelled cases of {truth_root}")
-    return rows, {**summarize(rows), "without_prediction": left_out}
+    typed = label_set(site.labels, values) == "types" and all("epidural_dice" in r for r in rows)
+    if not typed:  # a binary site's 1 is blood, not epidural
+        rows = [{k: v for k, v in r.items() if k not in TYPE_COLUMNS} for r in rows]
+    return rows, {**summarize(rows), **(summarize_types(rows) if typed else {}),
+                  "without_prediction": left_out}

@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, fields, replace
 import numpy as np
 
 from ichfed.errors import IchfedError
+from ichfed.io.labels import LABEL_SETS, TYPES
 
 NORMS = (None, "batch", "instance")
 
@@ -53,12 +54,17 @@ class ModelSpec:
     # averaged in slabs of whole slices to it (preprocess/resample.py). "auto": the median of
     # the training sites; "native" or None: every scan's own slices.
     slice_mm: float | str | None = "auto"
+    # "binary": one output, blood (the paper); "types": also one output per bleed type
+    # (io/labels.py), trained where a site's masks give types (train/loss.py, model/slices.py)
+    labels: str = "binary"
 
     def __post_init__(self) -> None:
         for name in ("inplane_mm", "slice_mm"):
             value = getattr(self, name)
             _require(not isinstance(value, str) or value in ("auto", "native"),
                      f"{name} '{value}': give a size in mm, auto or native")
+        _require(self.labels in LABEL_SETS,
+                 f"labels '{self.labels}': choose {' or '.join(LABEL_SETS)}")
         _require(self.norm in NORMS, f"norm '{self.norm}': choose batch, instance or null")
         _require(len(self.features) == 6, "features: six widths (five levels and the output's)")
         # bounded, so that a model folder's config cannot make ichfed build a giant network
@@ -76,6 +82,15 @@ class ModelSpec:
         _require(not self.skull_context or self.hu_window is not None,
                  "skull_context needs an hu_window: raw HU outside the brain holds the "
                  "scanner's padding (-1024 to -3024) and bone up to 3000")
+
+    @property
+    def typed(self) -> bool:
+        return self.labels == "types"
+
+    @property
+    def outputs(self) -> int:
+        """The network's output channels: blood, then one per type for a typed model."""
+        return 1 + len(TYPES) if self.typed else 1
 
     @property
     def working_mm(self) -> float | None:
@@ -111,6 +126,7 @@ class ModelSpec:
         data.setdefault("output_prior", 0.0)  # folders from before the prior
         data.setdefault("skull_context", False)  # folders from before it
         data.setdefault("slice_mm", None)  # folders from before slabs: every scan's own slices
+        data.setdefault("labels", "binary")  # folders from before typed models
         data["features"] = tuple(data["features"])
         if data.get("hu_window") is not None:
             data["hu_window"] = tuple(data["hu_window"])

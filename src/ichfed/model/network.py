@@ -12,15 +12,16 @@ from ichfed.model.config import ModelSpec
 def build_network(spec: ModelSpec) -> torch.nn.Module:
     """BasicUNet with dropout only in the two deepest encoder levels (the paper's placement).
 
-    Returns logits; the sigmoid lives in the loss and in inference.
+    Returns logits; the sigmoid lives in the loss and in inference. A typed model has one
+    output more per bleed type (model/slices.py says what they mean).
     """
     norm = (spec.norm, {"affine": True}) if spec.norm == "instance" else spec.norm
-    net = BasicUNet(spatial_dims=2, in_channels=1 + 2 * spec.context_slices, out_channels=1,
-                    features=spec.features,
+    net = BasicUNet(spatial_dims=2, in_channels=1 + 2 * spec.context_slices,
+                    out_channels=spec.outputs, features=spec.features,
                     act=("relu", {"inplace": True}), norm=norm, dropout=0.0, upsample="deconv")
     for level in (net.down_3, net.down_4):
         level.convs.conv_1.adn.D.p = spec.deep_dropout
     if spec.output_prior > 0:
         with torch.no_grad():
-            net.final_conv.bias.fill_(math.log(spec.output_prior / (1 - spec.output_prior)))
+            net.final_conv.bias[0].fill_(math.log(spec.output_prior / (1 - spec.output_prior)))
     return net

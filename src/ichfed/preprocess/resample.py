@@ -118,3 +118,26 @@ def mask_to_native(mask: np.ndarray, grid: Grid) -> np.ndarray:
     if grid.identity:
         return mask
     return to_native(mask.astype(np.float32), grid) >= 0.5
+
+
+def codes_to_work(codes: np.ndarray, grid: Grid, inside: np.ndarray) -> np.ndarray:
+    """A label map (uint8 codes) on the working grid: each working voxel of `inside` (a mask
+    there) gets the code covering the largest share of it, as `mask_to_work` maps each one."""
+    present = [int(c) for c in np.unique(codes) if c > 0]
+    if grid.identity or not present:
+        return np.where(inside, codes, 0).astype(np.uint8)
+    shares = np.stack([to_work((codes == c).astype(np.float32), grid) for c in present])
+    return np.where(inside, np.asarray(present, np.uint8)[shares.argmax(0)], 0).astype(np.uint8)
+
+
+def codes_to_native(codes: np.ndarray, grid: Grid) -> np.ndarray:
+    """A working-grid label map on the scan's own grid, by the nearest working voxel (a
+    pixel's centre in the pixel-area convention; a slice's own slab)."""
+    if grid.identity:
+        return codes
+    work_x, work_y, _ = grid.work_shape
+    native_x, native_y, native_z = grid.native_shape
+    ix = np.minimum(((np.arange(native_x) + 0.5) * work_x / native_x).astype(int), work_x - 1)
+    iy = np.minimum(((np.arange(native_y) + 0.5) * work_y / native_y).astype(int), work_y - 1)
+    iz = np.arange(native_z) // grid.slab
+    return codes[np.ix_(ix, iy, iz)]

@@ -66,7 +66,7 @@ def dice_by_rule(net: torch.nn.Module, spec: ModelSpec, scans: list[PreparedScan
     """Mean Dice over `scans` (both masks empty counts 1) of every candidate rule, on the
     working grid where the labels are. Only these numbers leave a site in a federation."""
     net.eval()
-    per_scan = [_scan_dice(scan_probabilities(scan, net, spec, device), scan, spec)
+    per_scan = [_scan_dice(scan_probabilities(scan, net, spec, device)[0], scan, spec)
                 for scan in scans]
     return {rule: float(np.mean([s[rule] for s in per_scan])) if per_scan else 0.0
             for rule in RULES}

@@ -64,7 +64,7 @@ def make_patches(train_scans: list[PreparedScan], val_scans: list[PreparedScan],
     if not val_scans:
         raise IchfedError("training needs at least two labelled scans (one for validation)")
     options = {"background_ratio": tspec.background_ratio, "context": spec.context_slices,
-               "edge_mm": tspec.edge_mm}
+               "edge_mm": tspec.edge_mm, "types": spec.typed}
     return (PatchSet(train_scans, tspec.patch, tspec.lesion_patches, tspec.seed, device,
                      augment=tspec.augment, bone=bone_and_top(spec),
                      missed_rim_mm=tspec.missed_rim_mm, sharp_rim_mm=tspec.sharp_rim_mm,
@@ -182,5 +182,9 @@ def train_sites(sites: list[Path], out: Path, spec: ModelSpec, tspec: TrainSpec,
         t, v = split_site(root, spec, tspec)
         train += t
         val += v
+    if spec.typed and not any(scan.types is not None for scan in train + val):
+        raise IchfedError(f"--set labels=types: no site of {', '.join(map(str, sites))} labels "
+                          "bleed types (site.json \"labels\": \"types\"); a typed model "
+                          "needs at least one")
     meta = {"sites": names}
     return fit(train, val, spec, tspec, out, device, resume=resume, meta=meta, **callbacks)

@@ -11,7 +11,6 @@ from dataclasses import replace
 
 import numpy as np
 import torch
-from monai.losses import DiceLoss
 from torch.optim.swa_utils import AveragedModel
 
 from ichfed.data.patches import PatchSet
@@ -20,6 +19,7 @@ from ichfed.device import cpu_bf16_units
 from ichfed.model.config import ModelSpec, TrainSpec
 from ichfed.model.network import build_network
 from ichfed.train.calibrate import dice_by_rule
+from ichfed.train.loss import SegmentationLoss
 
 AVERAGE = "average."  # where the moving average travels with the weights (`travelling_state`)
 
@@ -49,7 +49,7 @@ def native_bf16(device: torch.device) -> bool:
 
 
 class Trainer:
-    """The network, Adam and the batch-wide soft Dice loss (smooth 1), on one device.
+    """The network, Adam and the loss (train/loss.py), on one device.
 
     Tensors are channels_last (oneDNN's and cuDNN's fast convolution layout: 1.4x on 2 CPU
     cores, same fp32 numbers). With `TrainSpec.mixed_precision`, steps run in bf16 autocast
@@ -69,7 +69,7 @@ class Trainer:
         self.forward = torch.compile(self.net) if (train.compile and self.cuda) else self.net
         # fused: one kernel for the whole step on a GPU (the update is the same Adam)
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=train.lr, fused=self.cuda)
-        self.loss = DiceLoss(sigmoid=True, batch=True, smooth_nr=1.0, smooth_dr=1.0)
+        self.loss = SegmentationLoss(spec.typed)
         self.average: AveragedModel | None = None
 
     def keep_average(self, decay: float) -> None:
@@ -150,12 +150,13 @@ class Trainer:
 
     @torch.no_grad()
     def validate(self, patches: PatchSet) -> float:
-        """Batch-wide Dice loss over all validation patches at once (as one big batch)."""
+        """Batch-wide Dice loss of blood over all validation patches at once (as one big
+        batch)."""
         self.model.eval()
         inter = torch.zeros((), device=self.device, dtype=torch.float64)
         denom = torch.zeros((), device=self.device, dtype=torch.float64)
         for x, y in patches.batches(self.train_spec.batch_size):
-            prob = torch.sigmoid(self._logits(x, self.model))
+            prob, y = torch.sigmoid(self._logits(x, self.model)[:, :1]), y[:, :1]
             inter += (prob * y).sum().double()
             denom += (prob.sum() + y.sum()).double()
         return 1.0 - (2 * float(inter) + 1.0) / (float(denom) + 1.0)
