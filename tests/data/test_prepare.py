@@ -45,6 +45,7 @@ def _site(root, labels: str | None, codes: tuple[int, ...]):
 
 @pytest.mark.parametrize(("labels", "codes", "typed"), [
     ("types", (1, 1), True),  # declared: 1 is epidural
+    ("types", (2, 0), True),  # a bleed-free scan of a typed site, resampled
     (None, (1, 3), True),  # a code above 1 makes the site typed
     (None, (1, 1), False),  # only 1: blood, no type
     ("binary", (1, 1), False)])
@@ -58,8 +59,10 @@ def test_a_typed_model_keeps_types_only_from_sites_that_label_them(tmp_path, lab
                    labels="types")
     scans = load_site_scans(_site(tmp_path, labels, codes), spec)
     for scan, code in zip(scans, codes, strict=True):
-        assert scan.label.any()
-        if typed:  # on the working grid: every bleed voxel has its code, nothing else has one
+        assert scan.label.any() == (code > 0)
+        if typed and code == 0:
+            assert scan.types.shape == scan.label.shape and not scan.types.any()
+        elif typed:  # on the working grid: every bleed voxel has its code, nothing else has one
             assert set(np.unique(scan.types[scan.label > 0])) == {code}
             assert not scan.types[scan.label == 0].any()
         else:

@@ -124,7 +124,9 @@ def codes_to_work(codes: np.ndarray, grid: Grid, inside: np.ndarray) -> np.ndarr
     """A label map (uint8 codes) on the working grid: each working voxel of `inside` (a mask
     there) gets the code covering the largest share of it, as `mask_to_work` maps each one."""
     present = [int(c) for c in np.unique(codes) if c > 0]
-    if grid.identity or not present:
+    if not present:
+        return np.zeros(inside.shape, np.uint8)
+    if grid.identity:
         return np.where(inside, codes, 0).astype(np.uint8)
     shares = np.stack([to_work((codes == c).astype(np.float32), grid) for c in present])
     return np.where(inside, np.asarray(present, np.uint8)[shares.argmax(0)], 0).astype(np.uint8)
