@@ -249,8 +249,9 @@ def evaluate_all(out: Path, spec: StudySpec, tests: dict[str, Path], folders: di
 
     if typed_rows:
         write_csv(sorted(typed_rows, key=place), out / "types.csv")
-    write_csv(sorted(rows, key=place), out / "results.csv")
-    return sorted(rows, key=place)
+    rows.sort(key=place)
+    write_csv(rows, out / "results.csv")
+    return rows
 
 
 def first_multi_site(names: list[str]) -> str:

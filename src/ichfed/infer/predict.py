@@ -24,7 +24,7 @@ from ichfed.preprocess.resample import codes_to_native, mask_to_native, to_nativ
 from ichfed.report.tables import write_csv
 
 VOLUME_COLUMNS = ("case", "volume_ml", "components", "largest_component_ml")
-TYPE_COLUMNS = tuple(f"{name}_ml" for name in TYPES.values())  # a typed model's volumes.csv
+TYPE_VOLUME_COLUMNS = tuple(f"{name}_ml" for name in TYPES.values())  # a typed model's volumes.csv
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ def lesion_stats(mask: np.ndarray, voxel_ml: float, types: np.ndarray | None = N
     if types is not None:
         counts = np.bincount(types.ravel(), minlength=len(TYPES) + 1)
         stats.update({column: round(float(counts[code] * voxel_ml), 3)
-                      for column, code in zip(TYPE_COLUMNS, TYPES, strict=True)})
+                      for column, code in zip(TYPE_VOLUME_COLUMNS, TYPES, strict=True)})
     return stats
 
 
@@ -127,7 +127,7 @@ def predict_inputs(inputs: list[Path], model_dir: Path, out: Path, device: torch
                 written.append(on_case(rows[-1], ct, mask))
             if on_done:
                 on_done(ct.name)
-        columns = VOLUME_COLUMNS + (TYPE_COLUMNS if model.spec.typed else ())
+        columns = VOLUME_COLUMNS + (TYPE_VOLUME_COLUMNS if model.spec.typed else ())
         write_csv([{k: row[k] for k in columns} for row in rows], out / "volumes.csv")
     except IchfedError:
         for path in written:

@@ -128,6 +128,9 @@ def evaluate_folder(pred_dir: str | Path, truth_root: str | Path) -> tuple[list[
         types_path = pred_dir / f"{case.name}_types.nii.gz"
         if types_path.exists():
             pred_types, _ = read_mask(types_path)
+            if pred_types.shape != pred.shape:
+                raise InputError(types_path, f"shape {pred_types.shape} is not its mask's "
+                                             f"{pred.shape}")
             voxel_ml = abs(float(np.linalg.det(pred_affine[:3, :3]))) / 1000
             rows[-1].update(type_metrics(pred_types, truth, voxel_ml))
     if not site.labelled:
