@@ -31,9 +31,19 @@ def test_types_add_the_cross_entropy_over_the_bleed_voxels_whose_type_is_known()
                                codes[:, 0][known].long() - 1)
     got = loss(logits, torch.cat([blood, codes], 1))
     torch.testing.assert_close(got, dice + expected)
+    weighted = SegmentationLoss(typed=True, type_weight=0.25)(logits, torch.cat([blood, codes], 1))
+    torch.testing.assert_close(weighted, dice + 0.25 * expected)
+    # balanced: each type's mean cross-entropy, averaged over the types in the batch
+    ce = F.cross_entropy(logits.permute(0, 2, 3, 1)[known][:, 1:], codes[:, 0][known].long() - 1,
+                         reduction="none")
+    kinds = codes[:, 0][known].long()
+    means = torch.stack([ce[kinds == k].mean() for k in kinds.unique()])
+    balanced = SegmentationLoss(typed=True, balance=True)(logits, torch.cat([blood, codes], 1))
+    torch.testing.assert_close(balanced, dice + means.mean())
     # a binary site's blood (type 0: not given) trains the blood output only
-    untyped = loss(logits, torch.cat([blood, torch.zeros_like(codes)], 1))
-    torch.testing.assert_close(untyped, dice)
+    for each in (loss, SegmentationLoss(typed=True, balance=True)):
+        untyped = each(logits, torch.cat([blood, torch.zeros_like(codes)], 1))
+        torch.testing.assert_close(untyped, dice)
 
 
 def test_the_type_term_moves_only_the_type_outputs():

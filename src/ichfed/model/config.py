@@ -177,6 +177,13 @@ class TrainSpec:
     min_delta: float = 1e-4
     val_fraction: float = 0.2  # of scans, never of patches (a patch split leaks)
     max_minutes: float = 0.0  # 0: no time budget
+    # a typed model's loss: blood Dice + type_weight x the cross-entropy of the types, averaged
+    # over the typed bleed voxels. At the demo budget, any-blood Dice against the binary
+    # model's (nih, vumc): weight 1 -0.25, -0.21; 0.3 -0.002, +0.009 (docs/experiments.md).
+    # type_balance: each type in the batch counts alike (epidurals are rare: 7 of 60 built-in
+    # training scans); epidural Dice 0-0.02 -> 0.64-0.87, subdural 0.09-0.25 -> 0.04-0.06
+    type_weight: float = 0.3
+    type_balance: bool = False
     seed: int = 0
     compile: bool = False  # torch.compile the network (CUDA only; slow first epoch)
     mixed_precision: bool = True  # bf16 autocast where the device has bf16 in hardware
@@ -194,6 +201,7 @@ class TrainSpec:
                  "hard_negatives and hard_positives: shares from 0 to 1")
         _require(0 <= self.average_decay < 1, "average_decay: from 0 to below 1")
         _require(self.max_minutes >= 0, "max_minutes: 0 (no budget) or more")
+        _require(self.type_weight >= 0, "type_weight: 0 or more")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -14,16 +14,23 @@ from monai.losses import DiceLoss
 class SegmentationLoss:
     """`loss(logits, targets)` for (B, C, P, P) logits and (B, 1 or 2, P, P) targets."""
 
-    def __init__(self, typed: bool = False) -> None:
+    def __init__(self, typed: bool = False, type_weight: float = 1.0,
+                 balance: bool = False) -> None:
         self.dice = DiceLoss(sigmoid=True, batch=True, smooth_nr=1.0, smooth_dr=1.0)
-        self.typed = typed
+        self.typed, self.type_weight, self.balance = typed, type_weight, balance
 
     def __call__(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         loss = self.dice(logits[:, :1], targets[:, :1])
         if not self.typed:
             return loss
         codes = targets[:, 1].long()
-        known = codes > 0
         ce = F.cross_entropy(logits[:, 1:], (codes - 1).clamp(min=0), reduction="none")
-        # summed over the known voxels on the device: no host sync when a batch has none
-        return loss + (ce * known).sum() / known.sum().clamp(min=1)
+        # each type's voxels (code 0, type not given, drops out): sums on the device, no host
+        # sync when a batch has none
+        of_type = F.one_hot(codes, logits.shape[1])[..., 1:].flatten(0, 2).float()
+        sums, counts = ce.flatten() @ of_type, of_type.sum(0)
+        if self.balance:  # the mean of each type present, averaged over the types present
+            term = (sums / counts.clamp(min=1)).sum() / (counts > 0).sum().clamp(min=1)
+        else:  # the mean over all typed bleed voxels
+            term = sums.sum() / counts.sum().clamp(min=1)
+        return loss + self.type_weight * term

@@ -69,7 +69,7 @@ class Trainer:
         self.forward = torch.compile(self.net) if (train.compile and self.cuda) else self.net
         # fused: one kernel for the whole step on a GPU (the update is the same Adam)
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=train.lr, fused=self.cuda)
-        self.loss = SegmentationLoss(spec.typed)
+        self.loss = SegmentationLoss(spec.typed, train.type_weight, train.type_balance)
         self.average: AveragedModel | None = None
 
     def keep_average(self, decay: float) -> None:
