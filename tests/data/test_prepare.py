@@ -53,11 +53,12 @@ def test_a_typed_model_keeps_types_only_from_sites_that_label_them(tmp_path, lab
                                                                     typed):
     from dataclasses import replace
 
-    from ichfed.data.prepare import load_site_scans
+    from ichfed.data.prepare import load_site_scans, site_labels
 
     spec = replace(ModelSpec(hu_window=(0.0, 150.0), hu_scale=1 / 150, inplane_mm=0.6),
                    labels="types")
     scans = load_site_scans(_site(tmp_path, labels, codes), spec)
+    assert site_labels(tmp_path) == ("types" if typed else "binary")  # what a site tells
     for scan, code in zip(scans, codes, strict=True):
         assert scan.label.any() == (code > 0)
         if typed and code == 0:

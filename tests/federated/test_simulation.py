@@ -147,7 +147,7 @@ def test_only_weights_and_aggregates_cross_the_network(cwt_runs):
     seen = seen.seen
     weight_keys, network_keys = set(initial), set(kept_weights(initial))
     assert network_keys < weight_keys  # training messages carry the moving average too
-    config_keys = {"server-round", "proximal-mu", "name", "inplane-mm", "slice-mm",
+    config_keys = {"server-round", "proximal-mu", "name", "inplane-mm", "slice-mm", "labels",
                    "calibrate", "validate"}
     rules = {rule_key(rule) for rule in RULES}  # mean Dice per lesion rule
     metric_keys = {"train-loss", "num-examples", "site-weight", "train-seconds", "val-loss",
@@ -170,6 +170,7 @@ def test_only_weights_and_aggregates_cross_the_network(cwt_runs):
             assert all(v in ("alpha", "beta") for k, v in record.items() if k == "name")
             assert all(isinstance(v, float) for k, v in record.items()
                        if k in ("inplane-mm", "slice-mm"))
+            assert all(v in ("", "binary", "types") for k, v in record.items() if k == "labels")
         for record in content.metric_records.values():
             assert set(record.keys()) <= metric_keys
             assert all(isinstance(v, int | float) for v in record.values())
@@ -234,6 +235,18 @@ def test_a_round_no_site_could_train_says_why(tmp_path):
     message = str(failed.value)
     assert "round 1: no usable update from" in message and "\n" not in message
     assert ": training needs at least two labelled scans (one for validation))" in message
+
+
+def test_a_typed_model_over_sites_that_give_no_types_is_refused(tmp_path, sites):
+    """As `ichfed train` refuses it: the type outputs would never learn."""
+    spec, tspec = preset("demo", max_epochs=1, max_minutes=0, labels="types", **TINY)
+    with pytest.raises(IchfedError) as failed:
+        simulate(Plan(strategy="fedavg", model=spec, train=tspec, out=str(tmp_path / "m"),
+                      sites=tuple(map(str, sites)), num_sites=2, device="cpu"))
+    assert str(failed.value) == ("--set labels=types: no site of alpha, beta labels bleed types "
+                                 "(site.json \"labels\": \"types\"); a typed model needs at "
+                                 "least one")
+    assert not (tmp_path / "m" / "config.json").exists()
 
 
 def test_interrupted_federation_resumes_from_last_round(tmp_path, sites):

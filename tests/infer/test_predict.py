@@ -272,6 +272,18 @@ def test_a_typed_model_trains_predicts_types_and_evaluate_scores_them(tmp_path):
     types = nib.load(tmp_path / "out" / "c0_types.nii.gz")
     assert types.shape == nib.load(tmp_path / "out" / "c0_mask.nii.gz").shape
     assert set(np.unique(np.asarray(types.dataobj))) <= {0, 1, 2, 3, 4, 5}
+    # a DICOM series: its SEG holds one segment per type, each the types map's voxels
+    series = write_dicom_series(_two_bleeds()[0], LPS, tmp_path / "dcm" / "p1")
+    result = runner.invoke(app, ["predict", str(series), "--model", str(tmp_path / "model"),
+                                 "--out", str(tmp_path / "seg"), "--dicom-seg"])
+    assert result.exit_code == 0, result.output
+    written = np.asarray(nib.load(tmp_path / "seg" / "p1_types.nii.gz").dataobj)
+    uids = [pydicom.dcmread(p).SOPInstanceUID for p in sorted(
+        series.iterdir(), key=lambda p: pydicom.dcmread(p).ImagePositionPatient[2])]
+    frames = hd.seg.segread(tmp_path / "seg" / "p1_seg.dcm").get_pixels_by_source_instance(
+        source_sop_instance_uids=uids, segment_numbers=[1, 2, 3, 4, 5])
+    for code in range(1, 6):
+        np.testing.assert_array_equal(frames[..., code - 1].transpose(2, 1, 0), written == code)
     result = runner.invoke(app, ["evaluate", "--pred", str(tmp_path / "out"), "--truth",
                                  str(site)])
     assert result.exit_code == 0, result.output

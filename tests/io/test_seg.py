@@ -57,3 +57,27 @@ def test_an_enhanced_file_is_a_clear_error(tmp_path):
     path = write_enhanced_ct(vol, RAS, tmp_path / "e.dcm")
     with pytest.raises(InputError, match="not supported yet"):
         write_dicom_seg(np.zeros(vol.shape, np.uint8), path, tmp_path / "seg.dcm")
+
+
+def test_a_typed_mask_gives_one_segment_per_type_on_its_source_slices(tmp_path):
+    folder = write_dicom_series(tiny_head(), TILT, tmp_path / "series", reverse_names=True)
+    ct = read_ct(folder)
+    types = 2 * tiny_lesion(ct.data).astype(np.uint8)  # a subdural
+    types[3:6, 4:9, 2] = 5  # and an intraventricular bleed
+    out = write_dicom_seg(types > 0, folder, tmp_path / "seg.dcm", types=types)
+
+    seg = hd.seg.segread(out)
+    uids = [pydicom.dcmread(p).SOPInstanceUID for p in sorted(folder.iterdir())]
+    order = [ct.data.shape[2] - 1 - int(p.stem[2:]) for p in sorted(folder.iterdir())]
+    pixels = seg.get_pixels_by_source_instance(source_sop_instance_uids=uids,
+                                               segment_numbers=[1, 2, 3, 4, 5])
+    for frame, k in zip(pixels, order, strict=True):
+        for code in range(1, 6):  # segment number = the type's code
+            np.testing.assert_array_equal(frame[..., code - 1], types[:, :, k].T == code)
+    raw = pydicom.dcmread(out)
+    labels = [s.SegmentLabel for s in raw.SegmentSequence]
+    assert labels == ["Epidural hemorrhage", "Subdural hemorrhage", "Subarachnoid hemorrhage",
+                      "Intraparenchymal hemorrhage", "Intraventricular hemorrhage"]
+    assert {s.SegmentedPropertyTypeCodeSequence[0].CodeValue for s in raw.SegmentSequence} == {
+        "50960005"}
+    assert raw.SegmentSequence[2].AnatomicRegionSequence[0].CodeValue == "33930006"

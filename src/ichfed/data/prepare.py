@@ -15,7 +15,7 @@ from ichfed.errors import IchfedError
 from ichfed.io import CTVolume, open_site, read_ct
 from ichfed.io.align import read_case_mask
 from ichfed.io.labels import label_set
-from ichfed.io.reader import to_canonical_spacing
+from ichfed.io.reader import read_mask, to_canonical_spacing
 from ichfed.model.config import ModelSpec
 from ichfed.preprocess import Canonical, brain_mask, to_canonical
 from ichfed.preprocess.brainmask import CORTEX_HU
@@ -95,6 +95,18 @@ def site_spacings(root: str | Path) -> list[tuple[float, float]]:
     possible): what `auto` in a model's spec resolves from."""
     spacings = [to_canonical_spacing(case.image) for case in open_site(root).labelled]
     return [(float(np.mean(s[:2])), float(s[2])) for s in spacings]
+
+
+def site_labels(root: str | Path) -> str:
+    """The site's label set, "binary" or "types": as its site.json declares, else from its
+    masks' values (io/labels.py)."""
+    site = open_site(root)
+    if site.labels is not None:
+        return site.labels
+    values: set[int] = set()
+    for case in site.labelled:
+        values.update(int(v) for v in np.unique(read_mask(case.mask)[0]))
+    return label_set(None, values)
 
 
 def load_site_scans(root: str | Path, spec: ModelSpec,

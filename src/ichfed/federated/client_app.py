@@ -20,7 +20,7 @@ import numpy as np
 from flwr.app import ConfigRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 
-from ichfed.data.prepare import site_spacings
+from ichfed.data.prepare import site_labels, site_spacings
 from ichfed.device import resolve_device
 from ichfed.federated.local import (
     LocalSite,
@@ -67,11 +67,15 @@ def make_client_app(fallback: dict | None = None) -> ClientApp:
 
     @app.query()
     def name(msg: Message, context: Context) -> Message:
-        root = _root(context, plan_from(context.run_config, fallback or {}))
+        plan = plan_from(context.run_config, fallback or {})
+        root = _root(context, plan)
         pixel, thickness = (float(v) for v in np.median(site_spacings(root), axis=0))
+        # a typed model needs one site whose masks give types; only asked for then (it may
+        # read every mask)
+        labels = site_labels(root) if plan.model.typed else ""
         return Message(RecordDict({"site": ConfigRecord({
-            "name": open_site(root).name, "inplane-mm": pixel, "slice-mm": thickness})}),
-            reply_to=msg)
+            "name": open_site(root).name, "inplane-mm": pixel, "slice-mm": thickness,
+            "labels": labels})}), reply_to=msg)
 
     @app.train()
     def train(msg: Message, context: Context) -> Message:

@@ -55,15 +55,20 @@ def discover_sites(grid: Grid, plan: Plan) -> tuple[dict[int, str], list[tuple[f
         time.sleep(1.0)
     asks = [Message(RecordDict({"config": ConfigRecord()}), dst_node_id=node,
                     message_type=MessageType.QUERY) for node in nodes]
-    names, pixels = {}, []
+    names, pixels, labels = {}, [], set()
     for reply in send_and_receive(grid, asks, plan.round_timeout):
         if reply.has_error():
             raise IchfedError(f"a site failed to start: {reply.error.reason}")
-        names[reply.metadata.src_node_id] = str(reply.content["site"]["name"])
         site = reply.content["site"]
+        names[reply.metadata.src_node_id] = str(site["name"])
         pixels.append((float(site["inplane-mm"]), float(site["slice-mm"])))
+        labels.add(str(site["labels"]))
     if len(set(names.values())) < len(names):
         raise IchfedError(f"two sites share a name: {sorted(names.values())}")
+    if plan.model.typed and "types" not in labels:  # as `train_sites` refuses it
+        raise IchfedError(f"--set labels=types: no site of {', '.join(sorted(names.values()))} "
+                          "labels bleed types (site.json \"labels\": \"types\"); a typed "
+                          "model needs at least one")
     return names, pixels
 
 

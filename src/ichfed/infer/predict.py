@@ -121,7 +121,7 @@ def predict_inputs(inputs: list[Path], model_dir: Path, out: Path, device: torch
                 from ichfed.io.seg import write_dicom_seg
 
                 written.append(write_dicom_seg(mask, Path(path), out / f"{ct.name}_seg.dcm",
-                                               series))
+                                               series, found.types))
             rows.append({"case": ct.name, **lesion_stats(mask, ct.voxel_ml, found.types)})
             if on_case:
                 written.append(on_case(rows[-1], ct, mask))
