@@ -23,7 +23,7 @@ from ichfed.federated.payload import pack, payload_bytes, problem_with, unpack
 from ichfed.federated.plan import Plan, plan_from
 from ichfed.federated.privacy import epsilon_spent
 from ichfed.federated.pulls import shorten
-from ichfed.federated.strategies import build_strategy, types_from_typed_sites
+from ichfed.federated.strategies import build_strategy
 from ichfed.model.bundle import load_weights, save_config, save_weights
 from ichfed.model.checkpoint import CHECKPOINT, load_checkpoint, save_checkpoint
 from ichfed.model.postprocess import LesionRule
@@ -44,12 +44,10 @@ def initial_weights(plan: Plan) -> dict:
     return training_trainer(plan.model, plan.train, torch.device("cpu")).travelling_state()
 
 
-def discover_sites(grid: Grid, plan: Plan
-                   ) -> tuple[dict[int, str], list[tuple[float, float]], set[int]]:
+def discover_sites(grid: Grid, plan: Plan) -> tuple[dict[int, str], list[tuple[float, float]]]:
     """Wait for the plan's number of sites, then ask each for its name (the strategies order
     sites by name, since node ids change from run to run), its median pixel size and slice
-    thickness, and (for a typed model) its label set; returns the names, the pixel sizes and
-    the nodes whose sites label types."""
+    thickness, and for a typed model its label set (one site must label types)."""
     deadline = time.time() + plan.round_timeout
     while len(nodes := list(grid.get_node_ids())) < plan.num_sites:
         if time.time() > deadline:
@@ -57,22 +55,21 @@ def discover_sites(grid: Grid, plan: Plan
         time.sleep(1.0)
     asks = [Message(RecordDict({"config": ConfigRecord()}), dst_node_id=node,
                     message_type=MessageType.QUERY) for node in nodes]
-    names, pixels, labels = {}, [], {}
+    names, pixels, labels = {}, [], set()
     for reply in send_and_receive(grid, asks, plan.round_timeout):
         if reply.has_error():
             raise IchfedError(f"a site failed to start: {reply.error.reason}")
         site = reply.content["site"]
         names[reply.metadata.src_node_id] = str(site["name"])
         pixels.append((float(site["inplane-mm"]), float(site["slice-mm"])))
-        labels[reply.metadata.src_node_id] = str(site["labels"])
+        labels.add(str(site["labels"]))
     if len(set(names.values())) < len(names):
         raise IchfedError(f"two sites share a name: {sorted(names.values())}")
-    typed = {node for node, label in labels.items() if label == "types"}
-    if plan.model.typed and not typed:  # as `train_sites` refuses it
+    if plan.model.typed and "types" not in labels:  # as `train_sites` refuses it
         raise IchfedError(f"--set labels=types: no site of {', '.join(sorted(names.values()))} "
                           "labels bleed types (site.json \"labels\": \"types\"); a typed "
                           "model needs at least one")
-    return names, pixels, typed
+    return names, pixels
 
 
 def _exchange(grid: Grid, build: Callable[[], list[Message]],
@@ -276,7 +273,7 @@ def run_federation(grid: Grid, plan: Plan, on_round: Callable[[dict], None] | No
     round one exchange validates it."""
     out = Path(plan.out)
     out.mkdir(parents=True, exist_ok=True)
-    names, pixels, typed = discover_sites(grid, plan)
+    names, pixels = discover_sites(grid, plan)
     plan = replace(plan, model=plan.model.resolved(pixels))
     settings = {"inplane-mm": plan.model.working_mm or 0.0,  # 0: each scan's own grid
                 "slice-mm": plan.model.working_slice_mm or 0.0}
@@ -332,8 +329,6 @@ def run_federation(grid: Grid, plan: Plan, on_round: Callable[[dict], None] | No
                 on_round({**pending, "elapsed": time.time() - start})
         if not stopped and not (pending and state["wait"] >= tspec.patience):
             new, train_metrics = strategy.aggregate_train(rnd, trained)
-            if new is not None and plan.model.typed and not plan.privacy:  # (DP: as noised)
-                new = types_from_typed_sites(new, trained, typed)
             arrays = new if new is not None else arrays
             state["pending"] = _row(rnd, names, trained, replies, sent, train_metrics,
                                     time.time() - t0)

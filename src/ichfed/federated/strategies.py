@@ -7,13 +7,8 @@ from flwr.app import ArrayRecord, ConfigRecord, Message, MessageType, MetricReco
 from flwr.serverapp import Grid
 from flwr.serverapp.strategy import FedAvg, FedProx
 
-from ichfed.federated.payload import pack, unpack
 from ichfed.federated.plan import Plan
 from ichfed.federated.privacy import SITE_WEIGHT, SiteLevelDp
-from ichfed.train.trainer import AVERAGE
-
-# a typed network's last layer: output 0 is blood, outputs 1 on the types (model/network.py)
-TYPE_HEAD = ("final_conv.weight", "final_conv.bias")
 
 
 class CyclicWeightTransfer(FedAvg):
@@ -62,22 +57,3 @@ def build_strategy(plan: Plan, order: list[int]) -> FedAvg | SiteLevelDp:
     strategy = (FedProx(proximal_mu=plan.proximal_mu, **every) if plan.strategy == "fedprox"
                 else FedAvg(**every))
     return SiteLevelDp(strategy, plan.privacy, n) if plan.privacy else strategy
-
-
-def types_from_typed_sites(arrays: ArrayRecord, replies: list[Message], typed: set[int]
-                           ) -> ArrayRecord:
-    """The aggregate with a typed model's type outputs (the last layer's rows 1 on, and their
-    moving average) averaged over the sites that label types only, weighted as FedAvg weighs.
-    A site whose masks say only "blood" leaves those rows where they were (train/loss.py), so
-    averaging it in would shrink every typed site's step on them."""
-    chosen = [r for r in replies if r.metadata.src_node_id in typed]
-    if not chosen or len(chosen) == len(replies):
-        return arrays
-    state = unpack(arrays)
-    weights = [float(r.content["metrics"]["num-examples"]) for r in chosen]
-    states = [unpack(r.content["arrays"]) for r in chosen]
-    for name, value in state.items():
-        if name.removeprefix(AVERAGE + "module.") in TYPE_HEAD:
-            rows = sum(w * s[name][1:].double() for w, s in zip(weights, states, strict=True))
-            value[1:] = (rows / sum(weights)).to(value.dtype)
-    return pack(state)
