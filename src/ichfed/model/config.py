@@ -178,10 +178,10 @@ class TrainSpec:
     val_fraction: float = 0.2  # of scans, never of patches (a patch split leaks)
     max_minutes: float = 0.0  # 0: no time budget
     # a typed model's loss: blood Dice + type_weight x the cross-entropy of the types, averaged
-    # over the typed bleed voxels. At the demo budget, any-blood Dice against the binary
-    # model's (nih, vumc): weight 1 -0.25, -0.21; 0.3 -0.002, +0.009 (docs/experiments.md).
-    # type_balance: each type in the batch counts alike (epidurals are rare: 7 of 60 built-in
-    # training scans); epidural Dice 0-0.02 -> 0.64-0.87, subdural 0.09-0.25 -> 0.04-0.06
+    # over the typed bleed voxels (at weight 1 the typed model lost 0.21-0.25 of blood Dice at
+    # the demo budget; at 0.3 it matches the binary model). type_balance: each type in the
+    # batch counts alike (finds the rare epidurals, loses subdurals and blood Dice).
+    # Figures: BENCHMARKS.md and docs/experiments.md, "Bleed types".
     type_weight: float = 0.3
     type_balance: bool = False
     seed: int = 0
